@@ -1,0 +1,1 @@
+"""Azora platform deployment tooling: the stack config model and the `azora` CLI."""

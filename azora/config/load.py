@@ -1,0 +1,291 @@
+"""Turn raw `azora:*` config (from a stack file or from Pulumi) into a StackConfig or a ConfigError.
+
+Two sources feed the same validation:
+- `load_stack_file(path)`: the YAML of `Pulumi.<stack>.yaml`, offline, with line numbers;
+- `validate_raw(raw, source)`: a dict of key -> value already parsed (used by the program).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from azora.config import model as m
+from azora.config.errors import ConfigError, KeyPath, NestedProblems, Problem
+
+NAMESPACE = "azora:"
+
+
+def load_stack_file(path: str | Path) -> m.StackConfig:
+    """Read and validate one stack file. Raises ConfigError naming the file, key path and line."""
+    raw, lines = read_stack_file(path)
+    return validate_raw(raw, Path(path).name, lines)
+
+
+def read_stack_file(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """The `azora:` keys of a stack file (prefix stripped) and the line of every key path."""
+    path = Path(path)
+    source = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [Problem((), f"cannot read file: {exc.strerror or exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [Problem((), f"not valid YAML: {reason}", line)]) from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(source, [Problem((), "a stack file must be a mapping with a `config:` key", 1)])
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(source, [Problem((), "`config:` must be a mapping")])
+    lines = _line_index(node)
+    raw: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(key, str) and key.startswith(NAMESPACE):
+            raw[key[len(NAMESPACE):]] = value
+    return raw, lines
+
+
+def validate_raw(
+    raw: dict[str, Any], source: str, lines: dict[KeyPath, int] | None = None
+) -> m.StackConfig:
+    """Validate `azora:` keys (prefix stripped). Secret values arrive as {"secure": ...}."""
+    prepared, problems = _prepare_secrets(raw)
+    try:
+        config = m.StackConfig.model_validate(prepared)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, prepared))
+        config = None
+    if problems:
+        lines = lines or {}
+        located = [Problem(p.path, p.message, _line_of(p.path, lines)) for p in problems]
+        located.sort(key=lambda p: p.line or 0)
+        raise ConfigError(source, _dedupe(located))
+    assert config is not None
+    return config
+
+
+# ----------------------------------------------------------------------------- secrets
+
+
+def _prepare_secrets(raw: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """Replace secret values with SecretValue markers; flag secrets stored in plain text."""
+    prepared: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in raw.items():
+        is_secure = isinstance(value, dict) and set(value) == {"secure"}
+        if key in m.SECRET_KEYS:
+            if is_secure:
+                prepared[key] = m.SecretValue(key=key)
+            else:
+                problems.append(
+                    Problem((key,), f"must be stored as a secret: pulumi config set --secret azora:{key} <value>")
+                )
+        elif is_secure:
+            problems.append(Problem((key,), "is stored as a secret, but this key holds plain data"))
+        else:
+            prepared[key] = value
+    return prepared, problems
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def _problems_from(exc: ValidationError, data: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        path, from_union = _real_path(tuple(error["loc"]), data)
+        ctx = error.get("ctx") or {}
+        nested = ctx.get("error")
+        if isinstance(nested, NestedProblems):
+            problems.extend(Problem(path + sub, message) for sub, message in nested.problems)
+            continue
+        problems.append(Problem(path, _message(error, path), None))
+        if from_union:
+            problems[-1] = Problem(path, problems[-1].message + "\x00union")
+    return _merge_union(problems)
+
+
+def _real_path(loc: KeyPath, data: Any) -> tuple[KeyPath, bool]:
+    """Drop pydantic's union and key tags ('str', 'int', '[key]') from a location.
+
+    Returns the key path as the user wrote it, and whether a union tag was dropped.
+    """
+    path: list[str | int] = []
+    node = data
+    union = False
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in _UNION_TAGS):
+            union = union or part in _UNION_TAGS
+        else:
+            # A key missing from the input (a required key): it is the leaf of the path.
+            path.append(part)
+            node = None
+    return tuple(path), union
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+
+
+def _describe(value: Any) -> str:
+    kind = {
+        dict: "a mapping",
+        list: "a list",
+        str: "the string",
+        bool: "the boolean",
+        int: "the integer",
+        float: "the number",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
+    return kind if isinstance(value, dict | list) or value is None else f"{kind} {value!r}"
+
+
+def _message(error: Any, path: KeyPath) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    value = error.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else ""
+        close = difflib.get_close_matches(key, _all_keys(), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key{hint}"
+    if kind in _TYPE_NAMES:
+        hint = " (quote it)" if kind == "string_type" and isinstance(value, int | float) else ""
+        return f"must be {_TYPE_NAMES[kind]}, got {_describe(value)}{hint}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {value!r}"
+    bounds = {
+        "greater_than_equal": (">=", "ge"),
+        "greater_than": (">", "gt"),
+        "less_than_equal": ("<=", "le"),
+        "less_than": ("<", "lt"),
+    }
+    if kind in bounds:
+        symbol, name = bounds[kind]
+        return f"must be {symbol} {ctx.get(name)}, got {value!r}"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"])
+
+
+def _merge_union(problems: list[Problem]) -> list[Problem]:
+    """Fold the per-member errors of a union (`str | int`) into one message per key."""
+    merged: list[Problem] = []
+    union_index: dict[KeyPath, int] = {}
+    for problem in problems:
+        if not problem.message.endswith("\x00union"):
+            merged.append(problem)
+            continue
+        message = problem.message.removesuffix("\x00union")
+        if problem.path in union_index:
+            index = union_index[problem.path]
+            earlier = merged[index].message
+            want = message.split(", got ")[0].removeprefix("must be ")
+            head, _, got = earlier.partition(", got ")
+            merged[index] = Problem(problem.path, f"{head} or {want}, got {got}")
+        else:
+            union_index[problem.path] = len(merged)
+            merged.append(Problem(problem.path, message))
+    return merged
+
+
+def _all_keys() -> list[str]:
+    keys: set[str] = set()
+    stack: list[type[BaseModel]] = [m.StackConfig]
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            keys.add(info.alias or name)
+        stack.extend(
+            sub for sub in vars(m).values()
+            if isinstance(sub, type) and issubclass(sub, m.Model) and sub not in seen
+        )
+    return sorted(keys)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[KeyPath, str]] = set()
+    unique = []
+    for problem in problems:
+        if (problem.path, problem.message) not in seen:
+            seen.add((problem.path, problem.message))
+            unique.append(problem)
+    return unique
+
+
+# ----------------------------------------------------------------------------- line numbers
+
+
+def _line_index(node: yaml.Node | None) -> dict[KeyPath, int]:
+    """Map every `azora:` key path in the stack file to its 1-based line."""
+    index: dict[KeyPath, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return index
+    for key_node, value_node in node.value:
+        if key_node.value != "config" or not isinstance(value_node, yaml.MappingNode):
+            continue
+        for top_key, top_value in value_node.value:
+            name = str(top_key.value)
+            if name.startswith(NAMESPACE):
+                path: KeyPath = (name[len(NAMESPACE):],)
+                index[path] = top_key.start_mark.line + 1
+                _walk(top_value, path, index)
+    return index
+
+
+def _walk(node: yaml.Node, path: KeyPath, index: dict[KeyPath, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, str(key_node.value))
+            index[child] = key_node.start_mark.line + 1
+            _walk(value_node, child, index)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            child = (*path, position)
+            index[child] = item.start_mark.line + 1
+            _walk(item, child, index)
+
+
+def _line_of(path: KeyPath, lines: dict[KeyPath, int]) -> int | None:
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None

@@ -1,0 +1,559 @@
+"""The validated stack config model: every `azora:*` key, its type, default and meaning.
+
+Stack files hold data; this module turns it into typed objects with all defaults applied in
+one place. Field names are snake_case in Python and camelCase in the stack file (the alias).
+The README's configuration reference mirrors this file.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from azora.config.errors import NestedProblems
+from azora.quantity import parse_quantity
+
+Color = Literal["blue", "green"]
+Environment = Literal["local", "staging", "production"]
+COLORS: tuple[Color, Color] = ("blue", "green")
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An image repository without a tag or digest: registry/path, lower case, no ':' after the last '/'.
+IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+# A pinned chart version: exact semver, optionally with a leading v; no ranges.
+PINNED_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+# The longest suffix a service name receives ("-preview"), so derived names stay DNS labels.
+_LONGEST_SUFFIX = len("-preview")
+
+
+def check_dns_label(value: str, what: str, reserve: int = 0) -> str:
+    """Return value if it is a DNS-1123 label short enough to take a `reserve`-long suffix."""
+    limit = 63 - reserve
+    if not DNS_LABEL.match(value) or len(value) > limit:
+        raise ValueError(
+            f"{what} {value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            f"starting and ending with a letter or digit, at most {limit} characters)"
+        )
+    return value
+
+
+class Model(BaseModel):
+    """Base for every config section: camelCase keys, unknown keys rejected, strict types."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+class SecretValue(Model):
+    """A value held as a Pulumi secret (`pulumi config set --secret`); the model never sees it."""
+
+    key: str
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def _service_name(name: str) -> str:
+    return check_dns_label(name, "service name", reserve=_LONGEST_SUFFIX)
+
+
+def _release_name(name: str) -> str:
+    return check_dns_label(name, "release name")
+
+
+ServiceName = Annotated[str, AfterValidator(_service_name)]
+ReleaseName = Annotated[str, AfterValidator(_release_name)]
+
+# ----------------------------------------------------------------------------- services
+
+
+class ResourceAmounts(Model):
+    cpu: str | int = Field(description="CPU quantity, e.g. 100m or 1.")
+    memory: str = Field(description="Memory quantity, e.g. 256Mi.")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _is_quantity(cls, value: str | int) -> str:
+        parse_quantity(value)
+        return str(value)
+
+    def cpu_cores(self) -> Decimal:
+        return parse_quantity(self.cpu)
+
+    def memory_bytes(self) -> Decimal:
+        return parse_quantity(self.memory)
+
+
+class Resources(Model):
+    requests: ResourceAmounts = Field(description="What the scheduler reserves per pod.")
+    limits: ResourceAmounts = Field(description="The most a pod may use; must be >= requests.")
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_cover_requests(cls, limits: ResourceAmounts, info: ValidationInfo) -> ResourceAmounts:
+        requests: ResourceAmounts | None = info.data.get("requests")
+        if requests is None:
+            return limits
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if limits.cpu_cores() < requests.cpu_cores():
+            problems.append((("cpu",), f"limit {limits.cpu} is below the request {requests.cpu}"))
+        if limits.memory_bytes() < requests.memory_bytes():
+            problems.append(
+                (("memory",), f"limit {limits.memory} is below the request {requests.memory}")
+            )
+        if problems:
+            raise NestedProblems(problems)
+        return limits
+
+
+class Autoscaling(Model):
+    min_replicas: Annotated[int, Field(ge=1)] = Field(description="HPA floor.")
+    max_replicas: Annotated[int, Field(ge=1)] = Field(description="HPA ceiling; >= minReplicas.")
+    target_cpu_utilization_percentage: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=70,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU utilisation the HPA aims for.",
+    )
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _max_not_below_min(cls, maximum: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("min_replicas")
+        if minimum is not None and minimum > maximum:
+            raise ValueError(f"must be >= minReplicas ({minimum}), got {maximum}")
+        return maximum
+
+
+class ServiceIngress(Model):
+    subdomain: str | None = Field(
+        default=None,
+        description="Host is `<subdomain>.<domain>`; '' means the bare domain; "
+        "unset means the service name.",
+    )
+    path: str = Field(default="/", description="Path prefix routed to the service.")
+
+    @field_validator("path")
+    @classmethod
+    def _path_absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"must start with '/', got {path!r}")
+        return path
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain_dns(cls, subdomain: str | None) -> str | None:
+        if subdomain:
+            check_dns_label(subdomain, "subdomain")
+        return subdomain
+
+
+class ServiceConfig(Model):
+    image: str = Field(description="Image repository without tag, e.g. ghcr.io/azora/web.")
+    versions: dict[Color, str] = Field(description="Image tag per colour: {blue: ..., green: ...}.")
+    active_color: Color = Field(description="The colour the active Service routes to.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(description="Container port.")
+    replicas: Annotated[int, Field(ge=1)] = Field(description="Pods of the active colour.")
+    preview_replicas: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="Pods of the idle colour before promotion (Argo's previewReplicaCount); "
+        "default 1 in staging and production, 0 in local.",
+    )
+    idle_scaled_up: bool = Field(
+        default=False,
+        description="The idle colour runs `replicas` instead of `previewReplicas`; set by "
+        "`azora deploy`, cleared by `azora scale-down`.",
+    )
+    scale_down_delay_seconds: Annotated[int, Field(ge=0)] = Field(
+        default=30,
+        description="After a promotion, how long the old colour keeps its replicas (fast rollback).",
+    )
+    auto_promotion: bool = Field(
+        default=False, description="`azora deploy` promotes on its own after preview smoke passes."
+    )
+    health_path: str = Field(description="HTTP path for probes and smoke checks.")
+    resources: Resources = Field(description="Requests and limits per pod.")
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Optional HPA on the active colour."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Plain environment variables; secrets go in secret config."
+    )
+    ingress: ServiceIngress | None = Field(
+        default=None, description="Expose through the ingress controller."
+    )
+    talks_to: list[str] = Field(
+        default_factory=list,
+        description="Services (or postgresql, redis) this one may open connections to.",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image_repository(cls, image: str) -> str:
+        if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+            raise ValueError(
+                f"must be a repository without tag or digest (versions go in `versions`), got {image!r}"
+            )
+        if not IMAGE_REPOSITORY.match(image):
+            raise ValueError(f"is not a valid image repository: {image!r}")
+        return image
+
+    @field_validator("versions")
+    @classmethod
+    def _versions_are_tags(cls, versions: dict[Color, str]) -> dict[Color, str]:
+        if not versions:
+            raise ValueError("needs a version for at least one colour")
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            ((color,), f"is not a valid image tag: {tag!r}")
+            for color, tag in versions.items()
+            if not IMAGE_TAG.match(tag)
+        ]
+        if problems:
+            raise NestedProblems(problems)
+        return versions
+
+    @field_validator("active_color")
+    @classmethod
+    def _active_has_version(cls, color: Color, info: ValidationInfo) -> Color:
+        versions = info.data.get("versions")
+        if versions is not None and color not in versions:
+            raise ValueError(f"{color!r} has no entry in versions (has: {', '.join(versions)})")
+        return color
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path_absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"must start with '/', got {path!r}")
+        return path
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            ((name,), "is not a valid environment variable name")
+            for name in env
+            if not ENV_NAME.match(name)
+        ]
+        if problems:
+            raise NestedProblems(problems)
+        return env
+
+    @property
+    def idle_color(self) -> Color:
+        return "green" if self.active_color == "blue" else "blue"
+
+    def replicas_for(self, color: Color, preview_default: int) -> int:
+        """How many pods `color` runs: full for the active colour, preview count for the idle."""
+        if color == self.active_color or self.idle_scaled_up:
+            return self.replicas
+        if color not in self.versions:
+            return 0
+        return self.preview_replicas if self.preview_replicas is not None else preview_default
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+class ChartSpec(Model):
+    """A third-party Helm chart pinned by repository and version."""
+
+    chart: str = Field(description="Chart name in the repository, or a local path.")
+    repo: str | None = Field(
+        default=None,
+        description="Repository URL (https:// or oci://); unset for a local chart path.",
+    )
+    version: str | None = Field(
+        default=None, description="Exact chart version; required for a repository chart."
+    )
+    type: Literal["chart", "release"] = Field(
+        default="chart",
+        description="chart: kubernetes.helm.v4.Chart (Pulumi tracks each object); "
+        "release: kubernetes.helm.v3.Release (Helm history, atomic upgrades).",
+    )
+    namespace: str | None = Field(
+        default=None, description="Target namespace; default is the stack's namespace."
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict, description="Values merged over the component's defaults."
+    )
+    enabled: bool = Field(default=True, description="Deploy this chart.")
+
+    @field_validator("version")
+    @classmethod
+    def _version_pinned(cls, version: str | None) -> str | None:
+        if version is not None and not PINNED_VERSION.match(version):
+            raise ValueError(f"must be an exact version such as 1.2.3, not a range: {version!r}")
+        return version
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_dns(cls, namespace: str | None) -> str | None:
+        if namespace is not None:
+            check_dns_label(namespace, "namespace")
+        return namespace
+
+    @model_validator(mode="after")
+    def _remote_needs_version(self) -> ChartSpec:
+        if self.repo and self.version is None:
+            raise NestedProblems([(("version",), "is required for a repository chart")])
+        if self.repo and not self.repo.startswith(("https://", "http://", "oci://")):
+            raise NestedProblems([(("repo",), f"must be an https:// or oci:// URL, got {self.repo!r}")])
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.repo is None
+
+
+def _chart(chart: str, repo: str, version: str, **extra: Any) -> Any:
+    return Field(default_factory=lambda: ChartSpec(chart=chart, repo=repo, version=version, **extra))
+
+
+# ----------------------------------------------------------------------------- data stores
+
+
+class DataStore(Model):
+    mode: Literal["in-cluster", "external", "disabled"] = Field(
+        default="disabled",
+        description="in-cluster: run the chart; external: URL from secret config; disabled.",
+    )
+
+
+class PostgresConfig(DataStore):
+    chart: ChartSpec = _chart("postgresql", "oci://registry-1.docker.io/bitnamicharts", "16.2.1")
+    database: str = Field(default="azora", description="Database name.")
+    username: str = Field(default="azora", description="Application user.")
+
+
+class RedisConfig(DataStore):
+    chart: ChartSpec = _chart("redis", "oci://registry-1.docker.io/bitnamicharts", "20.3.0")
+
+
+# ----------------------------------------------------------------------------- monitoring
+
+
+class PrometheusConfig(Model):
+    enabled: bool = Field(default=True, description="kube-prometheus-stack.")
+    chart: ChartSpec = _chart(
+        "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1"
+    )
+    retention: str = Field(default="15d", description="Prometheus retention.")
+
+
+class AlertsConfig(Model):
+    enabled: bool = Field(default=True, description="PrometheusRule alerts per service.")
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = Field(
+        default=5.0, description="5xx share of requests that fires HighErrorRate."
+    )
+    p95_latency_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=1.0, description="p95 latency that fires HighLatency."
+    )
+    restarts_per_hour: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="Container restarts in an hour that fire PodRestarting."
+    )
+
+
+class LogsConfig(Model):
+    enabled: bool = Field(default=True, description="Loki for logs.")
+    chart: ChartSpec = _chart("loki", "https://grafana.github.io/helm-charts", "6.16.0")
+
+
+class TracingConfig(Model):
+    enabled: bool = Field(default=True, description="OpenTelemetry Collector for traces.")
+    chart: ChartSpec = _chart(
+        "opentelemetry-collector",
+        "https://open-telemetry.github.io/opentelemetry-helm-charts",
+        "0.108.0",
+    )
+
+
+class MonitoringConfig(Model):
+    enabled: bool = Field(default=True, description="Master switch for everything below.")
+    namespace: str | None = Field(
+        default=None, description="Namespace of the monitoring charts; default `<namespace>-monitoring`."
+    )
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    service_monitors: bool = Field(default=True, description="A ServiceMonitor per service.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    dashboards: bool = Field(default=True, description="Grafana dashboards as ConfigMaps.")
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+    sentry: bool = Field(
+        default=False, description="Inject SENTRY_DSN from the secret azora:sentryDsn."
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_dns(cls, namespace: str | None) -> str | None:
+        if namespace is not None:
+            check_dns_label(namespace, "namespace")
+        return namespace
+
+
+# ----------------------------------------------------------------------------- namespace
+
+
+class QuotaConfig(Model):
+    cpu: str | None = Field(default=None, description="limits.cpu of the ResourceQuota.")
+    memory: str | None = Field(default=None, description="limits.memory of the ResourceQuota.")
+    pods: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Pod count cap.")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _is_quantity(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_quantity(value)
+        return value
+
+
+class IngressConfig(Model):
+    class_name: str = Field(default="nginx", description="IngressClass of the controller.")
+    controller_namespace: str = Field(
+        default="ingress-nginx", description="Namespace whose pods may reach exposed services."
+    )
+    cluster_issuer: str | None = Field(
+        default=None, description="cert-manager ClusterIssuer; unset uses `tlsSecretName` as is."
+    )
+    tls_secret_name: str | None = Field(
+        default=None, description="TLS Secret for the hosts; default `<namespace>-tls`."
+    )
+
+
+# ----------------------------------------------------------------------------- the stack
+
+SECRET_KEYS = ("sentryDsn", "postgresqlUrl", "redisUrl")
+DATA_STORES = ("postgresql", "redis")
+
+
+class StackConfig(Model):
+    """Everything under the `azora:` namespace of one stack file."""
+
+    environment: Environment = Field(description="local | staging | production.")
+    namespace: str = Field(description="Namespace of the Azora services (DNS-1123 label).")
+    domain: str = Field(description="Base host for ingress, e.g. staging.azora.example.")
+    pod_security: Literal["restricted", "baseline", "privileged"] = Field(
+        default="restricted", description="Pod Security Admission level enforced on the namespace."
+    )
+    quota: QuotaConfig = Field(
+        default_factory=QuotaConfig, description="ResourceQuota overrides; default sized from services."
+    )
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
+    postgresql: PostgresConfig = Field(default_factory=PostgresConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    releases: dict[ReleaseName, ChartSpec] = Field(
+        default_factory=dict, description="Other third-party Helm charts by release name."
+    )
+    render_dir: str | None = Field(
+        default=None, description="Write manifests to this directory instead of a cluster."
+    )
+    sentry_dsn: SecretValue | None = Field(default=None, description="Secret: Sentry DSN.")
+    postgresql_url: SecretValue | None = Field(
+        default=None, description="Secret: URL of an external PostgreSQL."
+    )
+    redis_url: SecretValue | None = Field(default=None, description="Secret: URL of an external Redis.")
+    services: dict[ServiceName, ServiceConfig] = Field(description="The Azora services by name.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_dns(cls, namespace: str) -> str:
+        return check_dns_label(namespace, "namespace")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_dns(cls, domain: str) -> str:
+        if not DNS_SUBDOMAIN.match(domain) or len(domain) > 253:
+            raise ValueError(f"is not a DNS name: {domain!r}")
+        return domain
+
+    @field_validator("services")
+    @classmethod
+    def _services_consistent(
+        cls, services: dict[str, ServiceConfig], info: ValidationInfo
+    ) -> dict[str, ServiceConfig]:
+        if not services:
+            raise ValueError("must name at least one service")
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        stores = {
+            store
+            for store in DATA_STORES
+            if (section := info.data.get(store)) is not None and section.mode != "disabled"
+        }
+        for name, service in services.items():
+            for index, peer in enumerate(service.talks_to):
+                if peer == name:
+                    problems.append(((name, "talksTo", index), "a service does not need to allow itself"))
+                elif peer not in services and peer not in stores:
+                    known = sorted(set(services) | stores)
+                    problems.append(
+                        ((name, "talksTo", index), f"{peer!r} is not a service or an enabled data store "
+                         f"(known: {', '.join(known)})")
+                    )
+        if problems:
+            raise NestedProblems(problems)
+        return services
+
+    @model_validator(mode="after")
+    def _secrets_present(self) -> StackConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if self.postgresql.mode == "external" and self.postgresql_url is None:
+            problems.append(
+                (("postgresqlUrl",), "is required when postgresql.mode is external "
+                 "(pulumi config set --secret azora:postgresqlUrl ...)")
+            )
+        if self.redis.mode == "external" and self.redis_url is None:
+            problems.append(
+                (("redisUrl",), "is required when redis.mode is external "
+                 "(pulumi config set --secret azora:redisUrl ...)")
+            )
+        if self.monitoring.enabled and self.monitoring.sentry and self.sentry_dsn is None:
+            problems.append(
+                (("sentryDsn",), "is required when monitoring.sentry is true "
+                 "(pulumi config set --secret azora:sentryDsn ...)")
+            )
+        if problems:
+            raise NestedProblems(problems)
+        return self
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def preview_replicas_default(self) -> int:
+        return 0 if self.environment == "local" else 1
+
+    @property
+    def monitoring_namespace(self) -> str:
+        return self.monitoring.namespace or f"{self.namespace}-monitoring"
+
+    @property
+    def tls_secret_name(self) -> str:
+        return self.ingress.tls_secret_name or f"{self.namespace}-tls"
+
+    def host_for(self, name: str) -> str | None:
+        """The ingress host of a service, or None when it is not exposed."""
+        ingress = self.services[name].ingress
+        if ingress is None:
+            return None
+        subdomain = name if ingress.subdomain is None else ingress.subdomain
+        return f"{subdomain}.{self.domain}" if subdomain else self.domain

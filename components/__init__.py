@@ -1,0 +1,1 @@
+"""Reusable Pulumi ComponentResources for the Azora platform (one concept per module)."""

@@ -1,0 +1,347 @@
+"""BlueGreenService: two coloured Deployments behind an active and a preview Service.
+
+Names follow Argo Rollouts' blue/green strategy: `activeColor`, `activeService`,
+`previewService`, `previewReplicas` (previewReplicaCount), `scaleDownDelaySeconds`.
+
+The resource graph carries the safety rule "the active Service never selects a colour without
+ready pods":
+
+    Deployment(active colour) --> Service(active) --> Deployment(idle colour) --> Service(preview)
+
+- The active Service depends on the active colour's Deployment. The Kubernetes provider only
+  finishes a Deployment create or update once the rollout is Available (its await logic, no
+  skipAwait), so when a switch scales the new colour up, the selector moves only after the new
+  pods are ready.
+- The idle colour's Deployment depends on the active Service, so scaling the old colour down
+  (to previewReplicas) happens only after traffic has left it.
+- Both Deployments keep their names and their immutable selectors for life, so changing
+  `activeColor` updates the two Service selectors (and replica counts), never replaces a
+  Deployment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from azora.config.model import COLORS, Color, ServiceConfig
+from components import labels
+
+RUN_AS_USER = 10001
+
+
+class BlueGreenServiceArgs(TypedDict):
+    namespace: str
+    """Namespace of every object of the service."""
+    service: ServiceConfig
+    """The validated config of this service."""
+    preview_replicas_default: int
+    """Idle-colour pods when the service sets no previewReplicas."""
+    host: NotRequired[str | None]
+    """Ingress host; no Ingress when unset."""
+    ingress_class: NotRequired[str]
+    """IngressClass name for the Ingress."""
+    tls_secret_name: NotRequired[str]
+    """TLS Secret for the Ingress host."""
+    cluster_issuer: NotRequired[str | None]
+    """cert-manager ClusterIssuer that provisions the TLS Secret."""
+    env: NotRequired[Mapping[str, str]]
+    """Extra plain environment variables (on top of the service's own)."""
+    secret_env: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """Environment variables held in a Kubernetes Secret (values stay Pulumi secrets)."""
+
+
+def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=RUN_AS_USER,
+        run_as_group=RUN_AS_USER,
+        fs_group=RUN_AS_USER,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        privileged=False,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+class BlueGreenService(pulumi.ComponentResource):
+    """One Azora service deployed blue/green."""
+
+    active_color: pulumi.Output[str]
+    active_service: pulumi.Output[str]
+    preview_service: pulumi.Output[str]
+    versions: pulumi.Output[dict[str, str]]
+    health_url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: BlueGreenServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("azora:deploy:BlueGreenService", name, None, opts)
+        svc = args["service"]
+        namespace = args["namespace"]
+        self._svc_name = name
+        self._ns = namespace
+        self._svc = svc
+
+        secret_ref = self._secret(args.get("secret_env", {}))
+        env = {**args.get("env", {}), **svc.env}
+
+        # Order matters: see the module docstring for the graph and why.
+        active = svc.active_color
+        idle = svc.idle_color
+        active_deployment = self._deployment(active, args, env, secret_ref, depends_on=[])
+        active_service = self._service(name, active, "active", depends_on=[active_deployment])
+        preview_service_name: str | None = None
+        if idle in svc.versions:
+            idle_deployment = self._deployment(idle, args, env, secret_ref, depends_on=[active_service])
+            self._service(f"{name}-preview", idle, "preview", depends_on=[idle_deployment])
+            preview_service_name = f"{name}-preview"
+
+        self._disruption_budget()
+        if svc.autoscaling is not None:
+            self._autoscaler(active, depends_on=[active_deployment])
+        host = args.get("host")
+        if host:
+            self._ingress(host, args, depends_on=[active_service])
+
+        self.active_color = pulumi.Output.from_input(active)
+        self.active_service = active_service.metadata.name
+        self.preview_service = pulumi.Output.from_input(preview_service_name or "")
+        self.versions = pulumi.Output.from_input(dict(svc.versions))
+        self.health_url = pulumi.Output.from_input(
+            f"http://{name}.{namespace}.svc.cluster.local:{svc.port}{svc.health_path}"
+        )
+        self.register_outputs(
+            {
+                "active_color": self.active_color,
+                "active_service": self.active_service,
+                "preview_service": self.preview_service,
+                "versions": self.versions,
+                "health_url": self.health_url,
+            }
+        )
+
+    # ------------------------------------------------------------------ children
+
+    def _meta(self, object_name: str, extra: Mapping[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=object_name,
+            namespace=self._ns,
+            labels={**labels.standard(self._svc_name, component="service"), **(extra or {})},
+        )
+
+    def _secret(self, values: Mapping[str, pulumi.Input[str]]) -> str | None:
+        if not values:
+            return None
+        secret_name = f"{self._svc_name}-secrets"
+        k8s.core.v1.Secret(
+            f"{self._svc_name}-secrets",
+            metadata=self._meta(secret_name),
+            type="Opaque",
+            string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
+        )
+        self._secret_keys = sorted(values)
+        return secret_name
+
+    def _deployment(
+        self,
+        color: Color,
+        args: BlueGreenServiceArgs,
+        env: Mapping[str, str],
+        secret_name: str | None,
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.apps.v1.Deployment:
+        svc = self._svc
+        version = svc.versions.get(color)
+        assert version is not None, "a colour without a version has no Deployment"
+        replicas = svc.replicas_for(color, args["preview_replicas_default"])
+        pod_labels = {
+            **labels.standard(self._svc_name, component="service"),
+            labels.COLOR: color,
+            labels.VERSION: version,
+        }
+        env_vars = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(env.items())]
+        env_vars += [
+            k8s.core.v1.EnvVarArgs(name="AZORA_COLOR", value=color),
+            k8s.core.v1.EnvVarArgs(name="AZORA_VERSION", value=version),
+        ]
+        if secret_name:
+            env_vars += [
+                k8s.core.v1.EnvVarArgs(
+                    name=key,
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret_name, key=key)
+                    ),
+                )
+                for key in self._secret_keys
+            ]
+        probe_port = "http"
+        container = k8s.core.v1.ContainerArgs(
+            name=self._svc_name,
+            image=f"{svc.image}:{version}",
+            image_pull_policy="IfNotPresent",
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=svc.port, protocol="TCP")],
+            env=env_vars,
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": svc.resources.requests.cpu, "memory": svc.resources.requests.memory},
+                limits={"cpu": svc.resources.limits.cpu, "memory": svc.resources.limits.memory},
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(path=svc.health_path, port=probe_port),
+                initial_delay_seconds=10,
+                period_seconds=10,
+                timeout_seconds=2,
+                failure_threshold=3,
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(path=svc.health_path, port=probe_port),
+                period_seconds=5,
+                timeout_seconds=2,
+                failure_threshold=3,
+            ),
+            security_context=container_security_context(),
+            # A read-only root filesystem still needs somewhere to write temporary files.
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        # Decided by the service, not the colour, so a switch never changes the pod template.
+        spread = None
+        if svc.replicas > 1 or (svc.autoscaling is not None and svc.autoscaling.max_replicas > 1):
+            spread = [
+                k8s.core.v1.TopologySpreadConstraintArgs(
+                    max_skew=1,
+                    topology_key="kubernetes.io/hostname",
+                    when_unsatisfiable="ScheduleAnyway",
+                    label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector(self._svc_name, color)),
+                )
+            ]
+        return k8s.apps.v1.Deployment(
+            f"{self._svc_name}-{color}",
+            metadata=self._meta(f"{self._svc_name}-{color}", {labels.COLOR: color, labels.VERSION: version}),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=replicas,
+                revision_history_limit=5,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector(self._svc_name, color)),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=pod_security_context(),
+                        containers=[container],
+                        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
+                        topology_spread_constraints=spread,
+                        termination_grace_period_seconds=30,
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+    def _service(
+        self, service_name: str, color: Color, role: str, depends_on: list[pulumi.Resource]
+    ) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            f"{self._svc_name}-{role}",
+            metadata=self._meta(service_name, {labels.SERVICE_ROLE: role}),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=labels.selector(self._svc_name, color),
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="http", port=self._svc.port, target_port="http", protocol="TCP")
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+    def _disruption_budget(self) -> None:
+        # Both colours, so the budget does not move on a switch; one pod at a time may go.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{self._svc_name}-pdb",
+            metadata=self._meta(self._svc_name),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector(self._svc_name)),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _autoscaler(self, color: Color, depends_on: list[pulumi.Resource]) -> None:
+        scaling = self._svc.autoscaling
+        assert scaling is not None
+        # The HPA follows the active colour: a switch retargets it along with the selectors.
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{self._svc_name}-hpa",
+            metadata=self._meta(self._svc_name),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=f"{self._svc_name}-{color}"
+                ),
+                min_replicas=scaling.min_replicas,
+                max_replicas=scaling.max_replicas,
+                metrics=[
+                    k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Resource",
+                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                            name="cpu",
+                            target=k8s.autoscaling.v2.MetricTargetArgs(
+                                type="Utilization",
+                                average_utilization=scaling.target_cpu_utilization_percentage,
+                            ),
+                        ),
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+    def _ingress(self, host: str, args: BlueGreenServiceArgs, depends_on: list[pulumi.Resource]) -> None:
+        ingress = self._svc.ingress
+        assert ingress is not None
+        annotations = {}
+        if args.get("cluster_issuer"):
+            annotations["cert-manager.io/cluster-issuer"] = str(args.get("cluster_issuer"))
+        meta = self._meta(self._svc_name)
+        meta.annotations = annotations or None
+        k8s.networking.v1.Ingress(
+            f"{self._svc_name}-ingress",
+            metadata=meta,
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name=args.get("ingress_class", "nginx"),
+                tls=[k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=args.get("tls_secret_name"))],
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        host=host,
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[
+                                k8s.networking.v1.HTTPIngressPathArgs(
+                                    path=ingress.path,
+                                    path_type="Prefix",
+                                    backend=k8s.networking.v1.IngressBackendArgs(
+                                        service=k8s.networking.v1.IngressServiceBackendArgs(
+                                            name=self._svc_name,
+                                            port=k8s.networking.v1.ServiceBackendPortArgs(name="http"),
+                                        )
+                                    ),
+                                )
+                            ]
+                        ),
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )

@@ -1,0 +1,30 @@
+"""Label and selector conventions shared by every component (`app.kubernetes.io/*`)."""
+
+from __future__ import annotations
+
+PART_OF = "azora"
+NAME = "app.kubernetes.io/name"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+VERSION = "app.kubernetes.io/version"
+COMPONENT = "app.kubernetes.io/component"
+# The blue/green colour of a pod; the active and preview Services select on it.
+COLOR = "azora.io/color"
+# "active" or "preview" on the two Services of a blue/green pair.
+SERVICE_ROLE = "azora.io/service-role"
+
+
+def standard(name: str, component: str | None = None) -> dict[str, str]:
+    """The labels every object of the platform carries."""
+    labels = {NAME: name, PART_OF_LABEL: PART_OF, MANAGED_BY: "pulumi"}
+    if component:
+        labels[COMPONENT] = component
+    return labels
+
+
+def selector(name: str, color: str | None = None) -> dict[str, str]:
+    """Pods of one service, optionally of one colour. Never changes for a Deployment."""
+    labels = {NAME: name, PART_OF_LABEL: PART_OF}
+    if color:
+        labels[COLOR] = color
+    return labels
