@@ -34,6 +34,8 @@ RUN_AS_USER = 10001
 
 
 class BlueGreenServiceArgs(TypedDict):
+    environment: str
+    """local, staging or production; labelled on workloads for the policy pack."""
     namespace: str
     """Namespace of every object of the service."""
     service: ServiceConfig
@@ -169,6 +171,7 @@ class BlueGreenService(pulumi.ComponentResource):
         replicas = svc.replicas_for(color, args["preview_replicas_default"])
         pod_labels = {
             **labels.standard(self._svc_name, component="service"),
+            labels.ENVIRONMENT: args["environment"],
             labels.COLOR: color,
             labels.VERSION: version,
         }
@@ -228,7 +231,10 @@ class BlueGreenService(pulumi.ComponentResource):
             ]
         return k8s.apps.v1.Deployment(
             f"{self._svc_name}-{color}",
-            metadata=self._meta(f"{self._svc_name}-{color}", {labels.COLOR: color, labels.VERSION: version}),
+            metadata=self._meta(
+                f"{self._svc_name}-{color}",
+                {labels.ENVIRONMENT: args["environment"], labels.COLOR: color, labels.VERSION: version},
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
                 revision_history_limit=5,

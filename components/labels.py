@@ -10,6 +10,8 @@ VERSION = "app.kubernetes.io/version"
 COMPONENT = "app.kubernetes.io/component"
 # The blue/green colour of a pod; the active and preview Services select on it.
 COLOR = "azora.io/color"
+# local | staging | production; the policy pack reads it (production-only rules).
+ENVIRONMENT = "azora.io/environment"
 # "active" or "preview" on the two Services of a blue/green pair.
 SERVICE_ROLE = "azora.io/service-role"
 

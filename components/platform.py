@@ -230,6 +230,7 @@ class AzoraPlatform(pulumi.ComponentResource):
             service = BlueGreenService(
                 svc_name,
                 {
+                    "environment": config.environment,
                     "namespace": config.namespace,
                     "service": svc,
                     "preview_replicas_default": config.preview_replicas_default,

@@ -1,0 +1,1 @@
+"""One module per `azora` command group; `azora/cli.py` mounts them."""

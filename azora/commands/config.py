@@ -1,0 +1,54 @@
+"""`azora config check FILE...`: validate stack files offline, without Pulumi or a cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from azora.config.errors import ConfigError, format_key_path
+from azora.config.load import load_stack_file
+from rich.markup import escape
+
+from azora.console import out
+
+app = typer.Typer(help="Validate stack configuration.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    files: list[Path] = typer.Argument(..., help="Stack files, e.g. Pulumi.*.yaml.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report."),
+) -> None:
+    """Validate stack files; exit 0 when all are valid, 1 with every problem listed."""
+    report = []
+    failed = False
+    for path in files:
+        try:
+            config = load_stack_file(path)
+        except ConfigError as exc:
+            failed = True
+            report.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "problems": [
+                        {"key": format_key_path(p.path) if p.path else None, "line": p.line, "message": p.message}
+                        for p in exc.problems
+                    ],
+                }
+            )
+            if not as_json:
+                for line in str(exc).splitlines():
+                    out.print(f"[red]✗[/] {escape(line)}")
+            continue
+        report.append({"file": str(path), "valid": True, "problems": []})
+        if not as_json:
+            out.print(
+                f"[green]✓[/] {path}: {config.environment}, namespace {config.namespace}, "
+                f"{len(config.services)} services"
+            )
+    if as_json:
+        print(json.dumps({"files": report}, indent=2))
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,21 @@
+"""Every rule of the pack, in the order the README documents them."""
+
+from __future__ import annotations
+
+from policy.rules import containers, host_access, images, metadata, networking, plaintext_secrets, scaling
+from policy.rules import security_context, stack
+from policy.rules.model import Rule
+
+RULES: list[Rule] = [
+    *images.RULES,
+    *containers.RULES,
+    *security_context.RULES,
+    *host_access.RULES,
+    *networking.RULES,
+    *metadata.RULES,
+    *plaintext_secrets.RULES,
+    *scaling.RULES,
+    *stack.RULES,
+]
+RULE_NAMES = frozenset(rule.name for rule in RULES)
+BY_NAME = {rule.name: rule for rule in RULES}

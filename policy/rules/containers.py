@@ -1,0 +1,71 @@
+"""Container rules: requests and limits everywhere, probes on long-running containers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
+from policy.rules.workloads import RUN_TO_COMPLETION, WORKLOADS, containers
+
+
+def check_requests_limits(resource: Resource, options: Options) -> Iterator[Finding]:
+    for container in containers(resource):
+        if isinstance(container, str):
+            yield unknown(container)
+            continue
+        missing = []
+        for section in ("requests", "limits"):
+            for amount in ("cpu", "memory"):
+                value = get(container.spec, "resources", section, amount)
+                if value is UNKNOWN:
+                    yield unknown(f"{container.path}.resources.{section}.{amount}")
+                elif value in (None, ""):
+                    missing.append(f"{section}.{amount}")
+        if missing:
+            kind = "init container" if container.init else "container"
+            yield Finding(
+                f"{kind} {container.name!r} ({container.path}) sets no resources.{', resources.'.join(missing)}; "
+                "set cpu and memory requests and limits"
+            )
+
+
+def check_probes(resource: Resource, options: Options) -> Iterator[Finding]:
+    if resource.type in RUN_TO_COMPLETION:
+        return
+    # A bare Pod owned by nobody is treated as long-running too.
+    for container in containers(resource):
+        if isinstance(container, str):
+            yield unknown(container)
+            continue
+        if container.init:
+            continue
+        missing = []
+        for probe in ("livenessProbe", "readinessProbe"):
+            value = get(container.spec, probe)
+            if value is UNKNOWN:
+                yield unknown(f"{container.path}.{probe}")
+            elif not value:
+                missing.append(probe)
+        if missing:
+            yield Finding(
+                f"container {container.name!r} ({container.path}) has no {' and no '.join(missing)}; "
+                "add HTTP or TCP probes on its health endpoint"
+            )
+
+
+RULES = [
+    Rule(
+        name="resource-requests-limits",
+        description="Every container, init containers too, sets CPU and memory requests and limits.",
+        enforcement="mandatory",
+        check=check_requests_limits,
+        types=WORKLOADS,
+    ),
+    Rule(
+        name="health-probes",
+        description="Long-running containers have liveness and readiness probes.",
+        enforcement="mandatory",
+        check=check_probes,
+        types=WORKLOADS,
+    ),
+]

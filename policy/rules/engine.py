@@ -1,0 +1,47 @@
+"""Run the rules over a set of resources: levels, options, exemptions and unknown values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from policy.rules.catalog import RULES
+from policy.rules.exemptions import exempted_rules
+from policy.rules.model import Finding, Resource, Rule, Violation
+from policy.rules.settings import Settings
+
+UNCHECKED_PREFIX = "not checked during preview: "
+
+
+def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> Iterable[tuple[Resource, Finding]]:
+    """What one rule finds, exemptions already applied."""
+    options = settings.options_for(rule)
+    if rule.stack:
+        for finding in rule.check(resources, options):
+            subject = finding.resource
+            if subject is not None and rule.name in exempted_rules(subject.annotations):
+                continue
+            yield (subject or Resource("stack", {}, "stack")), finding
+        return
+    for resource in resources:
+        if rule.applies_to(resource) and rule.name not in exempted_rules(resource.annotations):
+            for finding in rule.check(resource, options):
+                yield resource, finding
+
+
+def evaluate(resources: list[Resource], settings: Settings | None = None) -> list[Violation]:
+    """Every violation of every enabled rule. A part a rule could not check (an unknown value
+    during preview) is reported as an advisory, never silently passed."""
+    settings = settings or Settings()
+    violations: list[Violation] = []
+    for rule in RULES:
+        level = settings.level(rule)
+        if level == "disabled":
+            continue
+        for resource, finding in findings_of(rule, resources, settings):
+            if finding.unknown:
+                violations.append(
+                    Violation(rule.name, "advisory", resource.display, UNCHECKED_PREFIX + finding.message)
+                )
+            else:
+                violations.append(Violation(rule.name, level, resource.display, finding.message))
+    return violations

@@ -1,0 +1,80 @@
+"""Host access rules: no host namespaces, hostPath volumes or host ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
+from policy.rules.workloads import WORKLOADS, containers, pod_spec, pod_spec_path
+
+
+def check_host_namespaces(resource: Resource, options: Options) -> Iterator[Finding]:
+    pod = pod_spec(resource)
+    if pod is UNKNOWN:
+        yield unknown(pod_spec_path(resource))
+        return
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        value = get(pod, key)
+        if value is UNKNOWN:
+            yield unknown(f"{pod_spec_path(resource)}.{key}")
+        elif value is True:
+            yield Finding(f"{pod_spec_path(resource)}.{key} is true; remove it")
+
+
+def check_host_path(resource: Resource, options: Options) -> Iterator[Finding]:
+    pod = pod_spec(resource)
+    if pod is UNKNOWN:
+        yield unknown(pod_spec_path(resource))
+        return
+    volumes = get(pod, "volumes")
+    if volumes is UNKNOWN:
+        yield unknown(f"{pod_spec_path(resource)}.volumes")
+        return
+    for index, volume in enumerate(volumes or []):
+        if get(volume, "hostPath") is not None:
+            yield Finding(
+                f"volume {get(volume, 'name')!r} ({pod_spec_path(resource)}.volumes[{index}]) is a hostPath; "
+                "use an emptyDir, a ConfigMap or a PersistentVolumeClaim"
+            )
+
+
+def check_host_port(resource: Resource, options: Options) -> Iterator[Finding]:
+    for container in containers(resource):
+        if isinstance(container, str):
+            yield unknown(container)
+            continue
+        ports = get(container.spec, "ports")
+        if ports is UNKNOWN:
+            yield unknown(f"{container.path}.ports")
+            continue
+        for index, port in enumerate(ports or []):
+            host_port = get(port, "hostPort")
+            if host_port is UNKNOWN:
+                yield unknown(f"{container.path}.ports[{index}].hostPort")
+            elif host_port:
+                yield Finding(f"container {container.name!r} binds hostPort {host_port}; expose it through a Service")
+
+
+RULES = [
+    Rule(
+        name="no-host-namespaces",
+        description="Pods do not share the node's network, PID or IPC namespace.",
+        enforcement="mandatory",
+        check=check_host_namespaces,
+        types=WORKLOADS,
+    ),
+    Rule(
+        name="no-host-path",
+        description="Pods mount no hostPath volumes.",
+        enforcement="mandatory",
+        check=check_host_path,
+        types=WORKLOADS,
+    ),
+    Rule(
+        name="no-host-port",
+        description="Containers bind no host ports.",
+        enforcement="mandatory",
+        check=check_host_port,
+        types=WORKLOADS,
+    ),
+]

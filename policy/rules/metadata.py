@@ -1,0 +1,82 @@
+"""Metadata rules: recommended labels, no workloads in `default`, exemptions carry reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policy.rules.exemptions import EXEMPT_ANNOTATION, parse_exemptions
+from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
+from policy.rules.workloads import WORKLOADS, pod_labels
+
+LABELED = WORKLOADS | {"kubernetes:core/v1:Service"}
+REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of")
+
+
+def check_labels(resource: Resource, options: Options) -> Iterator[Finding]:
+    if get(resource.props, "metadata", "labels") is UNKNOWN:
+        yield unknown("metadata.labels")
+        return
+    missing = [label for label in REQUIRED_LABELS if not resource.labels.get(label)]
+    if missing:
+        yield Finding(f"metadata.labels lacks {', '.join(missing)}; add the app.kubernetes.io labels")
+    if resource.type in WORKLOADS and resource.type != "kubernetes:core/v1:Pod":
+        template = pod_labels(resource)
+        if template is UNKNOWN:
+            yield unknown("pod template labels")
+            return
+        template = template or {}
+        missing = [label for label in REQUIRED_LABELS if not template.get(label)]
+        if missing:
+            yield Finding(f"the pod template's labels lack {', '.join(missing)}")
+
+
+def check_namespace(resource: Resource, options: Options) -> Iterator[Finding]:
+    namespace = resource.namespace
+    if namespace is UNKNOWN:
+        yield unknown("metadata.namespace")
+    elif not namespace:
+        yield Finding("metadata.namespace is not set, so it lands in 'default'; set the app namespace")
+    elif namespace == "default":
+        yield Finding("runs in the 'default' namespace; deploy it into the app namespace")
+
+
+def check_exemption_reasons(resource: Resource, options: Options) -> Iterator[Finding]:
+    from policy.rules.catalog import RULE_NAMES
+
+    raw = resource.annotations.get(EXEMPT_ANNOTATION)
+    if raw is None:
+        return
+    if raw is UNKNOWN:
+        yield unknown(f"metadata.annotations.{EXEMPT_ANNOTATION}")
+        return
+    for exemption in parse_exemptions(str(raw)):
+        if exemption.rule not in RULE_NAMES:
+            yield Finding(f"{EXEMPT_ANNOTATION} names unknown rule {exemption.rule!r}")
+        if not exemption.reason:
+            yield Finding(
+                f"{EXEMPT_ANNOTATION} exempts {exemption.rule!r} without a reason; write '{exemption.rule}: <why>'"
+            )
+
+
+RULES = [
+    Rule(
+        name="recommended-labels",
+        description="Workloads, their pods and Services carry app.kubernetes.io/name and app.kubernetes.io/part-of.",
+        enforcement="mandatory",
+        check=check_labels,
+        types=LABELED,
+    ),
+    Rule(
+        name="no-default-namespace",
+        description="No workload or Service runs in the default namespace.",
+        enforcement="mandatory",
+        check=check_namespace,
+        types=LABELED,
+    ),
+    Rule(
+        name="policy-exemption-reason",
+        description="Every azora.io/policy-exempt entry names a known rule and gives a reason.",
+        enforcement="mandatory",
+        check=check_exemption_reasons,
+    ),
+]

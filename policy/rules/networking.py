@@ -1,0 +1,93 @@
+"""Service and Ingress rules: no NodePort, LoadBalancer only at the edge, no external IPs, TLS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
+
+SERVICE = frozenset({"kubernetes:core/v1:Service"})
+INGRESS = frozenset({"kubernetes:networking.k8s.io/v1:Ingress"})
+INGRESS_CONTROLLERS = ["ingress-nginx"]
+
+
+def check_node_port(resource: Resource, options: Options) -> Iterator[Finding]:
+    kind = get(resource.props, "spec", "type")
+    if kind is UNKNOWN:
+        yield unknown("spec.type")
+    elif kind == "NodePort":
+        yield Finding("spec.type is NodePort; use ClusterIP behind the ingress controller")
+
+
+def check_load_balancer(resource: Resource, options: Options) -> Iterator[Finding]:
+    kind = get(resource.props, "spec", "type")
+    if kind is UNKNOWN:
+        yield unknown("spec.type")
+        return
+    if kind != "LoadBalancer":
+        return
+    allowed = options.get("ingressControllers") or INGRESS_CONTROLLERS
+    name = resource.labels.get("app.kubernetes.io/name")
+    if name not in allowed:
+        yield Finding(
+            f"spec.type is LoadBalancer but the Service is not an ingress controller "
+            f"(app.kubernetes.io/name {name!r} not in {allowed}); route through an Ingress"
+        )
+
+
+def check_external_ips(resource: Resource, options: Options) -> Iterator[Finding]:
+    ips = get(resource.props, "spec", "externalIPs")
+    if ips is UNKNOWN:
+        yield unknown("spec.externalIPs")
+    elif ips:
+        yield Finding(f"spec.externalIPs is set ({', '.join(map(str, ips))}); remove it (CVE-2020-8554)")
+
+
+def check_ingress_tls(resource: Resource, options: Options) -> Iterator[Finding]:
+    tls = get(resource.props, "spec", "tls")
+    rules = get(resource.props, "spec", "rules")
+    if tls is UNKNOWN or rules is UNKNOWN:
+        yield unknown("spec.tls")
+        return
+    if not tls:
+        yield Finding("spec.tls is empty; serve every host over TLS (a tls entry with hosts and secretName)")
+        return
+    covered = {host for entry in tls for host in (get(entry, "hosts") or []) if isinstance(host, str)}
+    for rule in rules or []:
+        host = get(rule, "host")
+        if isinstance(host, str) and host not in covered:
+            yield Finding(f"host {host!r} has no tls entry; add it to spec.tls[].hosts")
+
+
+RULES = [
+    Rule(
+        name="no-node-port",
+        description="Services are not NodePort.",
+        enforcement="mandatory",
+        check=check_node_port,
+        types=SERVICE,
+    ),
+    Rule(
+        name="load-balancer-ingress-only",
+        description="Only the ingress controller's Service may be a LoadBalancer.",
+        enforcement="mandatory",
+        check=check_load_balancer,
+        types=SERVICE,
+        options={"ingressControllers": INGRESS_CONTROLLERS},
+        schema={"ingressControllers": {"type": "array", "items": {"type": "string"}}},
+    ),
+    Rule(
+        name="no-external-ips",
+        description="Services set no externalIPs.",
+        enforcement="mandatory",
+        check=check_external_ips,
+        types=SERVICE,
+    ),
+    Rule(
+        name="ingress-tls",
+        description="Every Ingress host is served over TLS.",
+        enforcement="mandatory",
+        check=check_ingress_tls,
+        types=INGRESS,
+    ),
+]

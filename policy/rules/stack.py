@@ -1,0 +1,213 @@
+"""Stack rules: they see every resource at once.
+
+- pdb-coverage: replicated Deployments are covered by a budget that allows a disruption.
+- namespace-default-deny: every namespace starts closed.
+- service-selects-workload: no Service selector dangles (this catches a broken switch).
+- blue-green-pair: active and preview never select the same colour; the active colour runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policy.rules.environment import ENVIRONMENT_SCHEMA, is_production
+from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get
+from policy.rules.workloads import WORKLOADS, label_selector_matches, pod_labels, replicas, selector_matches
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+SERVICE = "kubernetes:core/v1:Service"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+COLOR_LABEL = "azora.io/color"
+ROLE_LABEL = "azora.io/service-role"
+
+
+def _unknown_about(resource: Resource, what: str) -> Finding:
+    return Finding(f"{what} is not known during preview; it is checked again on update", unknown=True, resource=resource)
+
+
+def _allows_disruption(pdb: Resource, count: int) -> bool | None:
+    max_unavailable = get(pdb.props, "spec", "maxUnavailable")
+    min_available = get(pdb.props, "spec", "minAvailable")
+    if UNKNOWN in (max_unavailable, min_available):
+        return None
+    for value, is_max in ((max_unavailable, True), (min_available, False)):
+        if value is None:
+            continue
+        if isinstance(value, str) and value.endswith("%"):
+            share = int(value[:-1]) / 100
+            value = int(count * share) if is_max else -(-int(count * share * 100) // 100)
+        value = int(value)
+        return value >= 1 if is_max else count - value >= 1
+    return False  # a budget with neither field allows no disruption
+
+
+def check_pdb_coverage(resources: list[Resource], options: Options) -> Iterator[Finding]:
+    budgets = [r for r in resources if r.type == PDB]
+    for deployment in (r for r in resources if r.type == DEPLOYMENT):
+        count = replicas(deployment)
+        if count is UNKNOWN:
+            yield _unknown_about(deployment, "spec.replicas")
+            continue
+        if not isinstance(count, int) or count <= 1:
+            continue
+        labels = pod_labels(deployment)
+        if labels is UNKNOWN:
+            yield _unknown_about(deployment, "the pod template labels")
+            continue
+        covering = [
+            pdb for pdb in budgets
+            if pdb.namespace == deployment.namespace
+            and label_selector_matches(get(pdb.props, "spec", "selector"), labels or {})
+        ]
+        if not covering:
+            yield Finding(
+                f"{count} replicas but no PodDisruptionBudget selects its pods; add one with maxUnavailable: 1",
+                resource=deployment,
+            )
+            continue
+        verdicts = [_allows_disruption(pdb, count) for pdb in covering]
+        if None in verdicts:
+            yield _unknown_about(deployment, "its PodDisruptionBudget")
+        elif not any(verdicts):
+            yield Finding(
+                f"the PodDisruptionBudget ({covering[0].display}) allows no disruption of its {count} replicas, "
+                "so nodes cannot drain; allow at least one",
+                resource=deployment,
+            )
+
+
+def _is_default_deny(policy: Resource) -> bool:
+    spec = get(policy.props, "spec")
+    if not isinstance(spec, Mapping):
+        return False
+    selects_all = not (get(spec, "podSelector", "matchLabels") or get(spec, "podSelector", "matchExpressions"))
+    types = get(spec, "policyTypes") or []
+    return selects_all and "Ingress" in types and not get(spec, "ingress")
+
+
+def check_default_deny(resources: list[Resource], options: Options) -> Iterator[Finding]:
+    denied = {
+        policy.namespace for policy in resources if policy.type == NETWORK_POLICY and _is_default_deny(policy)
+    }
+    for namespace in (r for r in resources if r.type == NAMESPACE):
+        name = namespace.object_name
+        if name is UNKNOWN:
+            yield _unknown_about(namespace, "metadata.name")
+        elif name not in denied:
+            yield Finding(
+                "has no default-deny NetworkPolicy (podSelector {} with policyTypes [Ingress, Egress] and no rules)",
+                resource=namespace,
+            )
+
+
+def _workload_pods(resources: list[Resource]) -> list[tuple[Resource, Any]]:
+    return [(r, pod_labels(r)) for r in resources if r.type in WORKLOADS]
+
+
+def check_service_selectors(resources: list[Resource], options: Options) -> Iterator[Finding]:
+    pods = _workload_pods(resources)
+    for service in (r for r in resources if r.type == SERVICE):
+        selector = get(service.props, "spec", "selector")
+        if selector is UNKNOWN:
+            yield _unknown_about(service, "spec.selector")
+            continue
+        if not selector or get(service.props, "spec", "type") == "ExternalName":
+            continue
+        candidates = [labels for workload, labels in pods if workload.namespace == service.namespace]
+        if any(labels is UNKNOWN for labels in candidates) and not any(
+            isinstance(labels, Mapping) and selector_matches(selector, labels) for labels in candidates
+        ):
+            yield _unknown_about(service, "the pod labels it could select")
+            continue
+        if not any(isinstance(labels, Mapping) and selector_matches(selector, labels) for labels in candidates):
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            yield Finding(f"spec.selector ({shown}) selects no workload's pods in this stack", resource=service)
+
+
+def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Finding]:
+    pairs: dict[tuple[Any, Any], dict[str, Resource]] = defaultdict(dict)
+    for service in (r for r in resources if r.type == SERVICE):
+        role = service.labels.get(ROLE_LABEL)
+        if role in ("active", "preview"):
+            pairs[(service.namespace, service.labels.get("app.kubernetes.io/name"))][role] = service
+    deployments = [r for r in resources if r.type == DEPLOYMENT]
+    minimum = int(options.get("minReplicas", 2))
+    for (namespace, app), roles in sorted(pairs.items(), key=lambda item: str(item[0])):
+        active = roles.get("active")
+        preview = roles.get("preview")
+        if active is None:
+            continue
+        active_color = get(active.props, "spec", "selector", COLOR_LABEL)
+        if active_color is UNKNOWN:
+            yield _unknown_about(active, "spec.selector")
+            continue
+        if not active_color:
+            yield Finding(f"the active Service of {app!r} does not select a colour ({COLOR_LABEL})", resource=active)
+            continue
+        if preview is not None:
+            preview_color = get(preview.props, "spec", "selector", COLOR_LABEL)
+            if preview_color == active_color:
+                yield Finding(
+                    f"active and preview Services of {app!r} both select {active_color!r}; the preview must "
+                    "select the idle colour",
+                    resource=preview,
+                )
+        selector = get(active.props, "spec", "selector") or {}
+        targets = [
+            d for d in deployments
+            if d.namespace == namespace and isinstance(pod_labels(d), Mapping) and selector_matches(selector, pod_labels(d))
+        ]
+        for deployment in targets:
+            count = replicas(deployment)
+            if count is UNKNOWN:
+                yield _unknown_about(deployment, "spec.replicas")
+            elif isinstance(count, int) and count < 1:
+                yield Finding(
+                    f"the active colour {active_color!r} of {app!r} has 0 replicas, so the active Service has no "
+                    "endpoints; scale it up before switching",
+                    resource=deployment,
+                )
+            elif isinstance(count, int) and is_production(deployment, options) and count < minimum:
+                yield Finding(
+                    f"the active colour {active_color!r} of {app!r} runs {count} replicas; production needs at "
+                    f"least {minimum}",
+                    resource=deployment,
+                )
+
+
+RULES = [
+    Rule(
+        name="pdb-coverage",
+        description="Every Deployment with more than one replica has a PodDisruptionBudget allowing one disruption.",
+        enforcement="mandatory",
+        check=check_pdb_coverage,
+        stack=True,
+    ),
+    Rule(
+        name="namespace-default-deny",
+        description="Every namespace has a default-deny NetworkPolicy.",
+        enforcement="mandatory",
+        check=check_default_deny,
+        stack=True,
+    ),
+    Rule(
+        name="service-selects-workload",
+        description="Every Service selector matches the pods of a workload in the stack.",
+        enforcement="mandatory",
+        check=check_service_selectors,
+        stack=True,
+    ),
+    Rule(
+        name="blue-green-pair",
+        description="Active and preview Services select different colours and the active colour has replicas.",
+        enforcement="mandatory",
+        check=check_blue_green,
+        stack=True,
+        options={"minReplicas": 2, "environment": None},
+        schema={"minReplicas": {"type": "integer", "minimum": 1}, "environment": ENVIRONMENT_SCHEMA},
+    ),
+]
