@@ -27,7 +27,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from azora.config.model import COLORS, Color, ServiceConfig
+from azora.config.model import Color, ServiceConfig
 from components import labels
 
 RUN_AS_USER = 10001
@@ -86,9 +86,7 @@ class BlueGreenService(pulumi.ComponentResource):
     versions: pulumi.Output[dict[str, str]]
     health_url: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, args: BlueGreenServiceArgs, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: BlueGreenServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("azora:deploy:BlueGreenService", name, None, opts)
         svc = args["service"]
         namespace = args["namespace"]
@@ -152,7 +150,7 @@ class BlueGreenService(pulumi.ComponentResource):
             metadata=self._meta(secret_name),
             type="Opaque",
             string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self._secret_keys = sorted(values)
         return secret_name

@@ -86,9 +86,7 @@ class HelmRelease(pulumi.ComponentResource):
                 chart=chart_ref,
                 version=spec.version,
                 namespace=namespace,
-                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=spec.repo)
-                if repository is not None
-                else None,
+                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=spec.repo) if repository is not None else None,
                 values=values,
                 opts=child,
             )
@@ -110,6 +108,4 @@ class HelmRelease(pulumi.ComponentResource):
         self.release_name = pulumi.Output.from_input(name)
         self.namespace = pulumi.Output.from_input(namespace)
         self.kind = pulumi.Output.from_input(kind)
-        self.register_outputs(
-            {"release_name": self.release_name, "namespace": self.namespace, "kind": self.kind}
-        )
+        self.register_outputs({"release_name": self.release_name, "namespace": self.namespace, "kind": self.kind})

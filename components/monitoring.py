@@ -49,6 +49,10 @@ def alert_rules(service: str, namespace: str, config: MonitoringConfig) -> list[
     """PrometheusRule rules for one service: errors, latency, restarts, replicas, active colour."""
     alerts = config.alerts
     where = f'namespace="{namespace}",service="{service}"'
+    pods = f'namespace="{namespace}",container="{service}"'
+    colours = f'namespace="{namespace}",deployment=~"{service}-(blue|green)"'
+    endpoint = f'namespace="{namespace}",endpoint="{service}",ready="true"'
+    latency = f"rate(http_request_duration_seconds_bucket{{{where}}}[5m])"
     labels_ = {"severity": "critical", "service": service}
     warning = {"severity": "warning", "service": service}
     ratio = alerts.error_rate_percent / 100
@@ -63,31 +67,30 @@ def alert_rules(service: str, namespace: str, config: MonitoringConfig) -> list[
         },
         {
             "alert": "AzoraHighLatencyP95",
-            "expr": f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{where}}}[5m]))) "
-            f"> {alerts.p95_latency_seconds}",
+            "expr": f"histogram_quantile(0.95, sum by (le) ({latency})) > {alerts.p95_latency_seconds}",
             "for": "10m",
             "labels": warning,
             "annotations": {"summary": f"{service}: p95 latency above {alerts.p95_latency_seconds}s"},
         },
         {
             "alert": "AzoraPodRestarting",
-            "expr": f'increase(kube_pod_container_status_restarts_total{{namespace="{namespace}",container="{service}"}}[1h]) '
-            f"> {alerts.restarts_per_hour}",
+            "expr": f"increase(kube_pod_container_status_restarts_total{{{pods}}}[1h]) > {alerts.restarts_per_hour}",
             "labels": warning,
-            "annotations": {"summary": f"{service}: a container restarted more than {alerts.restarts_per_hour} times in an hour"},
+            "annotations": {
+                "summary": f"{service}: a container restarted more than {alerts.restarts_per_hour} times in an hour"
+            },
         },
         {
             "alert": "AzoraReplicasUnavailable",
-            "expr": f'kube_deployment_status_replicas_available{{namespace="{namespace}",deployment=~"{service}-(blue|green)"}} '
-            f'< kube_deployment_spec_replicas{{namespace="{namespace}",deployment=~"{service}-(blue|green)"}}',
+            "expr": f"kube_deployment_status_replicas_available{{{colours}}} "
+            f"< kube_deployment_spec_replicas{{{colours}}}",
             "for": "10m",
             "labels": warning,
             "annotations": {"summary": f"{service}: fewer available replicas than desired"},
         },
         {
             "alert": "AzoraActiveColorNotReady",
-            "expr": f'sum(kube_endpoint_address{{namespace="{namespace}",endpoint="{service}",ready="true"}}) == 0 '
-            f'or absent(kube_endpoint_address{{namespace="{namespace}",endpoint="{service}",ready="true"}})',
+            "expr": f"sum(kube_endpoint_address{{{endpoint}}}) == 0 or absent(kube_endpoint_address{{{endpoint}}})",
             "for": "1m",
             "labels": labels_,
             "annotations": {"summary": f"{service}: the active Service has no ready pods"},
@@ -98,6 +101,9 @@ def alert_rules(service: str, namespace: str, config: MonitoringConfig) -> list[
 def dashboard(service: str, namespace: str) -> dict[str, Any]:
     """A Grafana dashboard for one service: traffic, errors, latency, pods per colour."""
     where = f'namespace="{namespace}",service="{service}"'
+    colours = f'namespace="{namespace}",deployment=~"{service}-(blue|green)"'
+    requests = f"sum(rate(http_requests_total{{{where}}}[5m]))"
+    errors = f'sum(rate(http_requests_total{{{where},status=~"5.."}}[5m]))'
 
     def panel(index: int, title: str, expr: str, unit: str) -> dict[str, Any]:
         return {
@@ -120,7 +126,7 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
             panel(
                 1,
                 "5xx ratio",
-                f'sum(rate(http_requests_total{{{where},status=~"5.."}}[5m])) / sum(rate(http_requests_total{{{where}}}[5m]))',
+                f"{errors} / {requests}",
                 "percentunit",
             ),
             panel(
@@ -132,7 +138,7 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
             panel(
                 3,
                 "Ready pods by colour",
-                f'sum by (deployment) (kube_deployment_status_replicas_ready{{namespace="{namespace}",deployment=~"{service}-(blue|green)"}})',
+                f"sum by (deployment) (kube_deployment_status_replicas_ready{{{colours}}})",
                 "short",
             ),
         ],
@@ -225,7 +231,11 @@ class MonitoringStack(pulumi.ComponentResource):
                         namespace=app_namespace,
                         labels=labels.standard(service.name, component="monitoring"),
                     ),
-                    spec={"groups": [{"name": f"azora-{service.name}", "rules": alert_rules(service.name, app_namespace, config)}]},
+                    spec={
+                        "groups": [
+                            {"name": f"azora-{service.name}", "rules": alert_rules(service.name, app_namespace, config)}
+                        ]
+                    },
                     opts=after_crds,
                 )
             if config.dashboards:

@@ -55,9 +55,7 @@ def dns_egress() -> Spec:
             {
                 "to": [
                     {
-                        "namespaceSelector": {
-                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                        },
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                     }
                 ],
@@ -83,9 +81,7 @@ def service_traffic(name: str, plan: TrafficPlan) -> Spec:
     if callers:
         ingress.append({"from": [_pods(c) for c in callers], "ports": [{"protocol": "TCP", "port": own.port}]})
     if own.exposed:
-        ingress.append(
-            {"from": [_namespace(plan.ingress_namespace)], "ports": [{"protocol": "TCP", "port": own.port}]}
-        )
+        ingress.append({"from": [_namespace(plan.ingress_namespace)], "ports": [{"protocol": "TCP", "port": own.port}]})
     if plan.monitoring_namespace:
         # Prometheus scrapes /metrics on the service port.
         ingress.append(

@@ -86,17 +86,19 @@ class AzoraPlatform(pulumi.ComponentResource):
                 )
             return platform_namespaces[ns]
 
-        for release_name, chart in config.releases.items():
+        for chart in config.releases.values():
             if chart.enabled and chart.namespace:
                 platform_namespace(chart.namespace, edge=chart.namespace == config.ingress.controller_namespace)
 
         # ------------------------------------------------------------ the app namespace
         stores_in_cluster = tuple(
-            store for store, section in (("postgresql", config.postgresql), ("redis", config.redis))
+            store
+            for store, section in (("postgresql", config.postgresql), ("redis", config.redis))
             if section.mode == "in-cluster"
         )
         stores_external = tuple(
-            store for store, section in (("postgresql", config.postgresql), ("redis", config.redis))
+            store
+            for store, section in (("postgresql", config.postgresql), ("redis", config.redis))
             if section.mode == "external"
         )
         plan = network.TrafficPlan(
@@ -128,7 +130,9 @@ class AzoraPlatform(pulumi.ComponentResource):
         for release_name, chart in config.releases.items():
             if not chart.enabled:
                 continue
-            depends = [platform_namespaces[chart.namespace]] if chart.namespace in platform_namespaces else [app_namespace]
+            depends = (
+                [platform_namespaces[chart.namespace]] if chart.namespace in platform_namespaces else [app_namespace]
+            )
             HelmRelease(
                 release_name,
                 {"chart": chart, "namespace": config.namespace, "render": render},
@@ -161,7 +165,10 @@ class AzoraPlatform(pulumi.ComponentResource):
             )
             urls["DATABASE_URL"] = pulumi.Output.secret(
                 pulumi.Output.concat(
-                    "postgresql://", pg.username, ":", password.result,
+                    "postgresql://",
+                    pg.username,
+                    ":",
+                    password.result,
                     f"@postgresql.{config.namespace}.svc.cluster.local:5432/{pg.database}",
                 )
             )
@@ -180,7 +187,11 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "chart": config.redis.chart,
                     "namespace": config.namespace,
                     "render": render,
-                    "defaults": {"fullnameOverride": "redis", "architecture": "standalone", "master": _STORE_POD_DEFAULTS},
+                    "defaults": {
+                        "fullnameOverride": "redis",
+                        "architecture": "standalone",
+                        "master": _STORE_POD_DEFAULTS,
+                    },
                     "secret_values": {"auth": {"password": pulumi.Output.secret(redis_password.result)}},
                 },
                 opts=in_app,

@@ -7,6 +7,7 @@ the analyzer server.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,11 @@ _SENTINELS = {
     sdk_proxy.UNKNOWN_ARCHIVE_VALUE,
     sdk_proxy.UNKNOWN_OBJECT_VALUE,
 }
-_LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY, "disabled": EnforcementLevel.DISABLED}
+_LEVELS = {
+    "mandatory": EnforcementLevel.MANDATORY,
+    "advisory": EnforcementLevel.ADVISORY,
+    "disabled": EnforcementLevel.DISABLED,
+}
 
 
 def plain(value: Any) -> Any:
@@ -44,10 +49,8 @@ def plain(value: Any) -> Any:
     The SDK raises on the first unknown it meets and turns the whole rule into an advisory;
     unwrapping lets each rule check everything that is known and name what is not.
     """
-    try:
+    with contextlib.suppress(TypeError, KeyError, IndexError):
         value = value["__target"]
-    except (TypeError, KeyError, IndexError):
-        pass
     if isinstance(value, str) and value in _SENTINELS:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -112,7 +115,9 @@ def _unchecked_policy() -> StackValidationPolicy:
         for rule in RULES:
             for subject, finding in findings_of(rule, resources, Settings()):
                 if finding.unknown:
-                    report_violation(f"{rule.name}: {subject.display}: {UNCHECKED_PREFIX}{finding.message}", subject.urn or None)
+                    report_violation(
+                        f"{rule.name}: {subject.display}: {UNCHECKED_PREFIX}{finding.message}", subject.urn or None
+                    )
 
     return StackValidationPolicy(
         name="unchecked-during-preview",

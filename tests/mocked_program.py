@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.settings import SETTINGS, get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -30,7 +30,7 @@ SECRET_SIG = rpc._special_sig_key
 SECRET_VALUE = rpc._special_secret_sig
 
 
-def test_secret(key: str) -> str:
+def secret_for(key: str) -> str:
     """The plaintext a mocked run uses for a secret config key."""
     return f"test-secret-{key}"
 
@@ -115,7 +115,7 @@ def stack_config(stack: str, edit: Callable[[dict[str, Any]], None] | None = Non
     for key, value in raw.items():
         full = f"azora:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = test_secret(key)
+            config[full] = secret_for(key)
             secret_keys.append(full)
         elif isinstance(value, dict | list):
             config[full] = json.dumps(value)
@@ -130,6 +130,10 @@ def run_program(stack: str, edit: Callable[[dict[str, Any]], None] | None = None
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
+        # A previous run's root stack and pending work must not leak into this one.
+        set_root_resource(None)  # type: ignore[arg-type]
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
         mocks = _Mocks()
         pulumi.runtime.set_mocks(
             mocks,

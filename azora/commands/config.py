@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from azora.config.errors import ConfigError, format_key_path
 from azora.config.load import load_stack_file
-from rich.markup import escape
-
 from azora.console import out
 
 app = typer.Typer(help="Validate stack configuration.", no_args_is_help=True)

@@ -36,9 +36,7 @@ def check(
     else:
         for v in violations:
             colour = "red" if v.enforcement == "mandatory" else "yellow"
-            out.print(
-                f"[{colour}]{v.enforcement:9}[/] {escape(v.policy)}  {escape(v.resource)}: {escape(v.message)}"
-            )
+            out.print(f"[{colour}]{v.enforcement:9}[/] {escape(v.policy)}  {escape(v.resource)}: {escape(v.message)}")
         advisory = len(violations) - mandatory
         summary = f"{len(resources)} resources, {mandatory} mandatory and {advisory} advisory violations"
         out.print(f"[{'red' if mandatory else 'green'}]{summary}[/]")

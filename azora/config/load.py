@@ -53,13 +53,11 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, int
     raw: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(key, str) and key.startswith(NAMESPACE):
-            raw[key[len(NAMESPACE):]] = value
+            raw[key[len(NAMESPACE) :]] = value
     return raw, lines
 
 
-def validate_raw(
-    raw: dict[str, Any], source: str, lines: dict[KeyPath, int] | None = None
-) -> m.StackConfig:
+def validate_raw(raw: dict[str, Any], source: str, lines: dict[KeyPath, int] | None = None) -> m.StackConfig:
     """Validate `azora:` keys (prefix stripped). Secret values arrive as {"secure": ...}."""
     prepared, problems = _prepare_secrets(raw)
     try:
@@ -126,10 +124,13 @@ def _real_path(loc: KeyPath, data: Any) -> tuple[KeyPath, bool]:
     node = data
     union = False
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
             path.append(part)
             node = node[part]
         elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in _UNION_TAGS):
@@ -235,8 +236,7 @@ def _all_keys() -> list[str]:
         for name, info in model.model_fields.items():
             keys.add(info.alias or name)
         stack.extend(
-            sub for sub in vars(m).values()
-            if isinstance(sub, type) and issubclass(sub, m.Model) and sub not in seen
+            sub for sub in vars(m).values() if isinstance(sub, type) and issubclass(sub, m.Model) and sub not in seen
         )
     return sorted(keys)
 
@@ -265,7 +265,7 @@ def _line_index(node: yaml.Node | None) -> dict[KeyPath, int]:
         for top_key, top_value in value_node.value:
             name = str(top_key.value)
             if name.startswith(NAMESPACE):
-                path: KeyPath = (name[len(NAMESPACE):],)
+                path: KeyPath = (name[len(NAMESPACE) :],)
                 index[path] = top_key.start_mark.line + 1
                 _walk(top_value, path, index)
     return index

@@ -119,9 +119,7 @@ class Resources(Model):
         if limits.cpu_cores() < requests.cpu_cores():
             problems.append((("cpu",), f"limit {limits.cpu} is below the request {requests.cpu}"))
         if limits.memory_bytes() < requests.memory_bytes():
-            problems.append(
-                (("memory",), f"limit {limits.memory} is below the request {requests.memory}")
-            )
+            problems.append((("memory",), f"limit {limits.memory} is below the request {requests.memory}"))
         if problems:
             raise NestedProblems(problems)
         return limits
@@ -148,8 +146,7 @@ class Autoscaling(Model):
 class ServiceIngress(Model):
     subdomain: str | None = Field(
         default=None,
-        description="Host is `<subdomain>.<domain>`; '' means the bare domain; "
-        "unset means the service name.",
+        description="Host is `<subdomain>.<domain>`; '' means the bare domain; unset means the service name.",
     )
     path: str = Field(default="/", description="Path prefix routed to the service.")
 
@@ -193,15 +190,11 @@ class ServiceConfig(Model):
     )
     health_path: str = Field(description="HTTP path for probes and smoke checks.")
     resources: Resources = Field(description="Requests and limits per pod.")
-    autoscaling: Autoscaling | None = Field(
-        default=None, description="Optional HPA on the active colour."
-    )
+    autoscaling: Autoscaling | None = Field(default=None, description="Optional HPA on the active colour.")
     env: dict[str, str] = Field(
         default_factory=dict, description="Plain environment variables; secrets go in secret config."
     )
-    ingress: ServiceIngress | None = Field(
-        default=None, description="Expose through the ingress controller."
-    )
+    ingress: ServiceIngress | None = Field(default=None, description="Expose through the ingress controller.")
     talks_to: list[str] = Field(
         default_factory=list,
         description="Services (or postgresql, redis) this one may open connections to.",
@@ -211,9 +204,7 @@ class ServiceConfig(Model):
     @classmethod
     def _image_repository(cls, image: str) -> str:
         if "@" in image or ":" in image.rsplit("/", 1)[-1]:
-            raise ValueError(
-                f"must be a repository without tag or digest (versions go in `versions`), got {image!r}"
-            )
+            raise ValueError(f"must be a repository without tag or digest (versions go in `versions`), got {image!r}")
         if not IMAGE_REPOSITORY.match(image):
             raise ValueError(f"is not a valid image repository: {image!r}")
         return image
@@ -251,9 +242,7 @@ class ServiceConfig(Model):
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         problems: list[tuple[tuple[str | int, ...], str]] = [
-            ((name,), "is not a valid environment variable name")
-            for name in env
-            if not ENV_NAME.match(name)
+            ((name,), "is not a valid environment variable name") for name in env if not ENV_NAME.match(name)
         ]
         if problems:
             raise NestedProblems(problems)
@@ -283,20 +272,14 @@ class ChartSpec(Model):
         default=None,
         description="Repository URL (https:// or oci://); unset for a local chart path.",
     )
-    version: str | None = Field(
-        default=None, description="Exact chart version; required for a repository chart."
-    )
+    version: str | None = Field(default=None, description="Exact chart version; required for a repository chart.")
     type: Literal["chart", "release"] = Field(
         default="chart",
         description="chart: kubernetes.helm.v4.Chart (Pulumi tracks each object); "
         "release: kubernetes.helm.v3.Release (Helm history, atomic upgrades).",
     )
-    namespace: str | None = Field(
-        default=None, description="Target namespace; default is the stack's namespace."
-    )
-    values: dict[str, Any] = Field(
-        default_factory=dict, description="Values merged over the component's defaults."
-    )
+    namespace: str | None = Field(default=None, description="Target namespace; default is the stack's namespace.")
+    values: dict[str, Any] = Field(default_factory=dict, description="Values merged over the component's defaults.")
     enabled: bool = Field(default=True, description="Deploy this chart.")
 
     @field_validator("version")
@@ -355,9 +338,7 @@ class RedisConfig(DataStore):
 
 class PrometheusConfig(Model):
     enabled: bool = Field(default=True, description="kube-prometheus-stack.")
-    chart: ChartSpec = _chart(
-        "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1"
-    )
+    chart: ChartSpec = _chart("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")
     retention: str = Field(default="15d", description="Prometheus retention.")
 
 
@@ -399,9 +380,7 @@ class MonitoringConfig(Model):
     dashboards: bool = Field(default=True, description="Grafana dashboards as ConfigMaps.")
     logs: LogsConfig = Field(default_factory=LogsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
-    sentry: bool = Field(
-        default=False, description="Inject SENTRY_DSN from the secret azora:sentryDsn."
-    )
+    sentry: bool = Field(default=False, description="Inject SENTRY_DSN from the secret azora:sentryDsn.")
 
     @field_validator("namespace")
     @classmethod
@@ -465,13 +444,9 @@ class StackConfig(Model):
     releases: dict[ReleaseName, ChartSpec] = Field(
         default_factory=dict, description="Other third-party Helm charts by release name."
     )
-    render_dir: str | None = Field(
-        default=None, description="Write manifests to this directory instead of a cluster."
-    )
+    render_dir: str | None = Field(default=None, description="Write manifests to this directory instead of a cluster.")
     sentry_dsn: SecretValue | None = Field(default=None, description="Secret: Sentry DSN.")
-    postgresql_url: SecretValue | None = Field(
-        default=None, description="Secret: URL of an external PostgreSQL."
-    )
+    postgresql_url: SecretValue | None = Field(default=None, description="Secret: URL of an external PostgreSQL.")
     redis_url: SecretValue | None = Field(default=None, description="Secret: URL of an external Redis.")
     services: dict[ServiceName, ServiceConfig] = Field(description="The Azora services by name.")
 
@@ -489,9 +464,7 @@ class StackConfig(Model):
 
     @field_validator("services")
     @classmethod
-    def _services_consistent(
-        cls, services: dict[str, ServiceConfig], info: ValidationInfo
-    ) -> dict[str, ServiceConfig]:
+    def _services_consistent(cls, services: dict[str, ServiceConfig], info: ValidationInfo) -> dict[str, ServiceConfig]:
         if not services:
             raise ValueError("must name at least one service")
         problems: list[tuple[tuple[str | int, ...], str]] = []
@@ -507,8 +480,10 @@ class StackConfig(Model):
                 elif peer not in services and peer not in stores:
                     known = sorted(set(services) | stores)
                     problems.append(
-                        ((name, "talksTo", index), f"{peer!r} is not a service or an enabled data store "
-                         f"(known: {', '.join(known)})")
+                        (
+                            (name, "talksTo", index),
+                            f"{peer!r} is not a service or an enabled data store (known: {', '.join(known)})",
+                        )
                     )
         if problems:
             raise NestedProblems(problems)
@@ -519,18 +494,24 @@ class StackConfig(Model):
         problems: list[tuple[tuple[str | int, ...], str]] = []
         if self.postgresql.mode == "external" and self.postgresql_url is None:
             problems.append(
-                (("postgresqlUrl",), "is required when postgresql.mode is external "
-                 "(pulumi config set --secret azora:postgresqlUrl ...)")
+                (
+                    ("postgresqlUrl",),
+                    "is required when postgresql.mode is external (pulumi config set --secret azora:postgresqlUrl ...)",
+                )
             )
         if self.redis.mode == "external" and self.redis_url is None:
             problems.append(
-                (("redisUrl",), "is required when redis.mode is external "
-                 "(pulumi config set --secret azora:redisUrl ...)")
+                (
+                    ("redisUrl",),
+                    "is required when redis.mode is external (pulumi config set --secret azora:redisUrl ...)",
+                )
             )
         if self.monitoring.enabled and self.monitoring.sentry and self.sentry_dsn is None:
             problems.append(
-                (("sentryDsn",), "is required when monitoring.sentry is true "
-                 "(pulumi config set --secret azora:sentryDsn ...)")
+                (
+                    ("sentryDsn",),
+                    "is required when monitoring.sentry is true (pulumi config set --secret azora:sentryDsn ...)",
+                )
             )
         if problems:
             raise NestedProblems(problems)

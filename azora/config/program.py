@@ -49,7 +49,7 @@ def load_program_config(stack: str) -> tuple[StackConfig, dict[str, pulumi.Outpu
     for key, value in _all_config().items():
         if not key.startswith(NAMESPACE):
             continue
-        name = key[len(NAMESPACE):]
+        name = key[len(NAMESPACE) :]
         raw[name] = {"secure": "<secret>"} if key in secret_keys else _decode(value)
     try:
         config = validate_raw(raw, f"Pulumi.{stack}.yaml")

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from policy.rules import containers, host_access, images, metadata, networking, plaintext_secrets, scaling
-from policy.rules import security_context, stack
+from policy.rules import (
+    containers,
+    host_access,
+    images,
+    metadata,
+    networking,
+    plaintext_secrets,
+    scaling,
+    security_context,
+    stack,
+)
 from policy.rules.model import Rule
 
 RULES: list[Rule] = [

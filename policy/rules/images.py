@@ -69,9 +69,7 @@ def check_image_tag(resource: Resource, options: Options) -> Iterator[Finding]:
         elif tag == "latest":
             yield Finding(f"{path}.image {image!r} uses 'latest'; pin a version, e.g. :1.2.3")
         elif production and not SEMVER.match(tag):
-            yield Finding(
-                f"{path}.image {image!r}: production images need a semver tag (1.2.3) or a digest"
-            )
+            yield Finding(f"{path}.image {image!r}: production images need a semver tag (1.2.3) or a digest")
 
 
 def check_registries(resource: Resource, options: Options) -> Iterator[Finding]:
@@ -82,7 +80,9 @@ def check_registries(resource: Resource, options: Options) -> Iterator[Finding]:
             continue
         path, image = item
         repository, _, _ = split_image(image)
-        if not any(repository.startswith(prefix.rstrip("/") + "/") or repository == prefix.rstrip("/") for prefix in allowed):
+        if not any(
+            repository.startswith(prefix.rstrip("/") + "/") or repository == prefix.rstrip("/") for prefix in allowed
+        ):
             yield Finding(
                 f"{path}.image {image!r} is not from an allowed registry ({', '.join(allowed)}); "
                 "mirror it or add the registry to the allowed-registries config"
@@ -98,10 +98,13 @@ def check_pull_policy(resource: Resource, options: Options) -> Iterator[Finding]
         if policy is UNKNOWN:
             yield unknown(f"{container.path}.imagePullPolicy")
         elif policy is None:
-            yield Finding(f"{container.path} ({container.name}) sets no imagePullPolicy; set IfNotPresent for pinned tags")
+            yield Finding(
+                f"{container.path} ({container.name}) sets no imagePullPolicy; set IfNotPresent for pinned tags"
+            )
         elif policy == "Always":
             yield Finding(
-                f"{container.path} ({container.name}) pulls Always; with pinned tags IfNotPresent avoids registry outages"
+                f"{container.path} ({container.name}) pulls Always; "
+                "with pinned tags IfNotPresent avoids registry outages"
             )
 
 
@@ -122,7 +125,9 @@ RULES = [
         check=check_registries,
         types=WORKLOADS,
         options={"registries": list(DEFAULT_REGISTRIES)},
-        schema={"registries": {"type": "array", "items": {"type": "string"}, "description": "Allowed registry prefixes."}},
+        schema={
+            "registries": {"type": "array", "items": {"type": "string"}, "description": "Allowed registry prefixes."}
+        },
     ),
     Rule(
         name="image-pull-policy",

@@ -42,13 +42,10 @@ def check_env(resource: Resource, options: Options) -> Iterator[Finding]:
             if not isinstance(value, str) or not value:
                 continue
             if isinstance(name, str) and SECRET_NAME.search(name):
-                yield Finding(
-                    f"container {container.name!r} sets {name} in plain text; use valueFrom.secretKeyRef"
-                )
+                yield Finding(f"container {container.name!r} sets {name} in plain text; use valueFrom.secretKeyRef")
             elif _looks_secret(value):
                 yield Finding(
-                    f"container {container.name!r} env {name} holds what looks like a credential; "
-                    "move it to a Secret"
+                    f"container {container.name!r} env {name} holds what looks like a credential; move it to a Secret"
                 )
 
 

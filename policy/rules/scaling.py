@@ -12,7 +12,9 @@ COLOR_LABEL = "azora.io/color"
 SCALABLE = frozenset(
     {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:ReplicaSet"}
 )
-HPA = frozenset({"kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscaling/v1:HorizontalPodAutoscaler"})
+HPA = frozenset(
+    {"kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscaling/v1:HorizontalPodAutoscaler"}
+)
 
 
 def check_min_replicas(resource: Resource, options: Options) -> Iterator[Finding]:

@@ -19,9 +19,7 @@ def _effective(container: Container, pod: Any, key: str) -> Any:
     return value
 
 
-def _per_container(
-    resource: Resource, test: Callable[[Container, Any], Iterator[Finding]]
-) -> Iterator[Finding]:
+def _per_container(resource: Resource, test: Callable[[Container, Any], Iterator[Finding]]) -> Iterator[Finding]:
     pod = pod_spec(resource)
     if pod is UNKNOWN:
         yield unknown(pod_spec_path(resource))
@@ -87,7 +85,10 @@ def check_capabilities(resource: Resource, options: Options) -> Iterator[Finding
             yield unknown(f"{container.path}.securityContext.capabilities")
             return
         if "ALL" not in drop:
-            yield Finding(f"container {container.name!r} ({container.path}) does not drop ALL capabilities; add capabilities.drop: [ALL]")
+            yield Finding(
+                f"container {container.name!r} ({container.path}) does not drop ALL capabilities; "
+                "add capabilities.drop: [ALL]"
+            )
         dangerous = sorted(set(add) - SAFE_ADDED_CAPABILITIES)
         if dangerous:
             yield Finding(
@@ -160,18 +161,14 @@ RULES = [
         name="no-privilege-escalation",
         description="Containers set allowPrivilegeEscalation: false.",
         enforcement="mandatory",
-        check=_container_flag(
-            "allowPrivilegeEscalation", False, "set securityContext.allowPrivilegeEscalation: false"
-        ),
+        check=_container_flag("allowPrivilegeEscalation", False, "set securityContext.allowPrivilegeEscalation: false"),
         types=WORKLOADS,
     ),
     Rule(
         name="read-only-root-filesystem",
         description="Containers mount their root filesystem read-only (write to emptyDir volumes).",
         enforcement="mandatory",
-        check=_container_flag(
-            "readOnlyRootFilesystem", True, "set securityContext.readOnlyRootFilesystem: true"
-        ),
+        check=_container_flag("readOnlyRootFilesystem", True, "set securityContext.readOnlyRootFilesystem: true"),
         types=WORKLOADS,
     ),
     Rule(

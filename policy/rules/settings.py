@@ -80,7 +80,9 @@ def parse_settings(raw: Mapping[str, Any], where: str = "policy config") -> Sett
         level = entry.get("enforcementLevel")
         if level is not None:
             if level not in LEVELS:
-                raise SettingsError(f"{where}: {name}.enforcementLevel must be one of {', '.join(LEVELS)}, got {level!r}")
+                raise SettingsError(
+                    f"{where}: {name}.enforcementLevel must be one of {', '.join(LEVELS)}, got {level!r}"
+                )
             levels[name] = level
         for key, value in entry.items():
             if key != "enforcementLevel":

@@ -26,7 +26,9 @@ ROLE_LABEL = "azora.io/service-role"
 
 
 def _unknown_about(resource: Resource, what: str) -> Finding:
-    return Finding(f"{what} is not known during preview; it is checked again on update", unknown=True, resource=resource)
+    return Finding(
+        f"{what} is not known during preview; it is checked again on update", unknown=True, resource=resource
+    )
 
 
 def _allows_disruption(pdb: Resource, count: int) -> bool | None:
@@ -59,7 +61,8 @@ def check_pdb_coverage(resources: list[Resource], options: Options) -> Iterator[
             yield _unknown_about(deployment, "the pod template labels")
             continue
         covering = [
-            pdb for pdb in budgets
+            pdb
+            for pdb in budgets
             if pdb.namespace == deployment.namespace
             and label_selector_matches(get(pdb.props, "spec", "selector"), labels or {})
         ]
@@ -90,9 +93,7 @@ def _is_default_deny(policy: Resource) -> bool:
 
 
 def check_default_deny(resources: list[Resource], options: Options) -> Iterator[Finding]:
-    denied = {
-        policy.namespace for policy in resources if policy.type == NETWORK_POLICY and _is_default_deny(policy)
-    }
+    denied = {policy.namespace for policy in resources if policy.type == NETWORK_POLICY and _is_default_deny(policy)}
     for namespace in (r for r in resources if r.type == NAMESPACE):
         name = namespace.object_name
         if name is UNKNOWN:
@@ -158,8 +159,11 @@ def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Fi
                 )
         selector = get(active.props, "spec", "selector") or {}
         targets = [
-            d for d in deployments
-            if d.namespace == namespace and isinstance(pod_labels(d), Mapping) and selector_matches(selector, pod_labels(d))
+            d
+            for d in deployments
+            if d.namespace == namespace
+            and isinstance(pod_labels(d), Mapping)
+            and selector_matches(selector, pod_labels(d))
         ]
         for deployment in targets:
             count = replicas(deployment)

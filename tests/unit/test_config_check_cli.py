@@ -1,0 +1,69 @@
+"""`azora config check`: exit codes, every problem listed, JSON, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from azora.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_FILES = [str(ROOT / f"Pulumi.{s}.yaml") for s in ("local", "staging", "production")]
+runner = CliRunner()
+
+
+def _broken(tmp_path: Path) -> Path:
+    text = (ROOT / "Pulumi.staging.yaml").read_text()
+    text = text.replace("replicas: 2", "replicas: 0", 1).replace("activeColor: blue", "activeColor: red", 1)
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_project_stack_files_pass() -> None:
+    result = runner.invoke(app, ["config", "check", *STACK_FILES])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("✓") == 3
+    assert "production, namespace azora-production, 6 services" in result.output
+
+
+def test_every_problem_is_listed_and_exit_is_1(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config", "check", STACK_FILES[0], str(_broken(tmp_path))])
+    assert result.exit_code == 1
+    assert (
+        "Pulumi.broken.yaml: azora:services.web.activeColor: must be one of 'blue' or 'green', got 'red'"
+        in result.output
+    )
+    assert "Pulumi.broken.yaml: azora:services.web.replicas: must be >= 1, got 0" in result.output
+    assert "✓" in result.output  # the valid file is still reported
+
+
+def test_json_report(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config", "check", "--json", str(_broken(tmp_path))])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    problems = report["files"][0]["problems"]
+    assert {p["key"] for p in problems} == {"azora:services.web.activeColor", "azora:services.web.replicas"}
+    assert all(isinstance(p["line"], int) for p in problems)
+
+
+def test_not_yaml_and_missing_file_are_errors_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config:\n  azora:namespace: [unclosed\n")
+    script = Path(sys.executable).parent / "azora"
+    completed = subprocess.run(
+        [str(script), "config", "check", str(bad), str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    output = completed.stdout + completed.stderr
+    assert "Traceback" not in output
+    assert "Pulumi.bad.yaml: config: not valid YAML" in output and "(line 3)" in output
+    assert "missing.yaml: config: cannot read file" in output
