@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test unit lint up check-config
+.PHONY: setup test unit lint up check-config docs
 
 $(BIN)/azora: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,13 @@ lint: setup
 
 check-config: setup
 	$(BIN)/azora config check Pulumi.*.yaml
+
+# The main job. Until the toolchain and the local cluster land it validates the local stack
+# and stops, saying so.
+up: setup
+	$(BIN)/azora config check Pulumi.local.yaml
+	@echo "make up: the Pulumi toolchain and the local cluster are not available yet; nothing was deployed." >&2
+	@exit 1
+
+docs: setup
+	$(BIN)/python -m azora.docs

@@ -309,8 +309,11 @@ class ChartSpec(Model):
         return self.repo is None
 
 
-def _chart(chart: str, repo: str, version: str, **extra: Any) -> Any:
-    return Field(default_factory=lambda: ChartSpec(chart=chart, repo=repo, version=version, **extra))
+def _chart(chart: str, repo: str, version: str) -> Any:
+    return Field(
+        default_factory=lambda: ChartSpec(chart=chart, repo=repo, version=version),
+        description=f"The pinned {chart} chart and values over its defaults.",
+    )
 
 
 # ----------------------------------------------------------------------------- data stores
@@ -428,7 +431,7 @@ DATA_STORES = ("postgresql", "redis")
 class StackConfig(Model):
     """Everything under the `azora:` namespace of one stack file."""
 
-    environment: Environment = Field(description="local | staging | production.")
+    environment: Environment = Field(description="Kind of stack; sets defaults and production-only policy rules.")
     namespace: str = Field(description="Namespace of the Azora services (DNS-1123 label).")
     domain: str = Field(description="Base host for ingress, e.g. staging.azora.example.")
     pod_security: Literal["restricted", "baseline", "privileged"] = Field(
@@ -437,10 +440,12 @@ class StackConfig(Model):
     quota: QuotaConfig = Field(
         default_factory=QuotaConfig, description="ResourceQuota overrides; default sized from services."
     )
-    ingress: IngressConfig = Field(default_factory=IngressConfig)
-    postgresql: PostgresConfig = Field(default_factory=PostgresConfig)
-    redis: RedisConfig = Field(default_factory=RedisConfig)
-    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    ingress: IngressConfig = Field(default_factory=IngressConfig, description="How services are exposed.")
+    postgresql: PostgresConfig = Field(default_factory=PostgresConfig, description="The PostgreSQL data store.")
+    redis: RedisConfig = Field(default_factory=RedisConfig, description="The Redis data store.")
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig, description="Metrics, alerts, dashboards, logs, traces."
+    )
     releases: dict[ReleaseName, ChartSpec] = Field(
         default_factory=dict, description="Other third-party Helm charts by release name."
     )

@@ -56,6 +56,8 @@ def check_probes(resource: Resource, options: Options) -> Iterator[Finding]:
 RULES = [
     Rule(
         name="resource-requests-limits",
+        why="Without requests the scheduler overcommits nodes; without limits one pod can starve the rest.",
+        fix="Set `resources.requests` and `resources.limits` for cpu and memory on every container.",
         description="Every container, init containers too, sets CPU and memory requests and limits.",
         enforcement="mandatory",
         check=check_requests_limits,
@@ -63,6 +65,8 @@ RULES = [
     ),
     Rule(
         name="health-probes",
+        why="Without readiness, traffic reaches pods that cannot serve; without liveness, a hung pod never restarts.",
+        fix="Add `livenessProbe` and `readinessProbe` (HTTP on the health path).",
         description="Long-running containers have liveness and readiness probes.",
         enforcement="mandatory",
         check=check_probes,

@@ -58,6 +58,8 @@ def check_host_port(resource: Resource, options: Options) -> Iterator[Finding]:
 RULES = [
     Rule(
         name="no-host-namespaces",
+        why="Sharing the node's network, PID or IPC namespace breaks isolation between pods and the node.",
+        fix="Remove `hostNetwork`, `hostPID`, `hostIPC`.",
         description="Pods do not share the node's network, PID or IPC namespace.",
         enforcement="mandatory",
         check=check_host_namespaces,
@@ -65,6 +67,8 @@ RULES = [
     ),
     Rule(
         name="no-host-path",
+        why="A hostPath volume gives the pod the node's files.",
+        fix="Use emptyDir, ConfigMap, Secret or a PersistentVolumeClaim.",
         description="Pods mount no hostPath volumes.",
         enforcement="mandatory",
         check=check_host_path,
@@ -72,6 +76,8 @@ RULES = [
     ),
     Rule(
         name="no-host-port",
+        why="Host ports bypass Services and NetworkPolicies and limit scheduling.",
+        fix="Remove `hostPort`; expose through a Service.",
         description="Containers bind no host ports.",
         enforcement="mandatory",
         check=check_host_port,

@@ -111,6 +111,8 @@ def check_pull_policy(resource: Resource, options: Options) -> Iterator[Finding]
 RULES = [
     Rule(
         name="image-tag-pinned",
+        why="A moving tag makes a rollback redeploy something else, and pods of one Deployment differ.",
+        fix="Pin `image:tag` (semver in production) or `@sha256:` digest.",
         description="Images carry a pinned tag (never 'latest' or none); production needs semver tags or digests.",
         enforcement="mandatory",
         check=check_image_tag,
@@ -120,6 +122,8 @@ RULES = [
     ),
     Rule(
         name="allowed-registries",
+        why="Images from unknown registries bypass our scanning and can vanish or change.",
+        fix="Mirror the image into an allowed registry, or add the registry in the rule's `registries` option.",
         description="Images come only from the allowed registries.",
         enforcement="mandatory",
         check=check_registries,
@@ -131,6 +135,8 @@ RULES = [
     ),
     Rule(
         name="image-pull-policy",
+        why="Implicit pull policies differ by tag; `Always` turns a registry outage into a failed rollout.",
+        fix="Set `imagePullPolicy: IfNotPresent`.",
         description="Containers set imagePullPolicy explicitly, IfNotPresent for pinned tags.",
         enforcement="advisory",
         check=check_pull_policy,

@@ -61,6 +61,8 @@ def check_exemption_reasons(resource: Resource, options: Options) -> Iterator[Fi
 RULES = [
     Rule(
         name="recommended-labels",
+        why="Dashboards, alerts, NetworkPolicies and on-call tooling select by these labels.",
+        fix="Add `app.kubernetes.io/name` and `app.kubernetes.io/part-of` to the object and its pod template.",
         description="Workloads, their pods and Services carry app.kubernetes.io/name and app.kubernetes.io/part-of.",
         enforcement="mandatory",
         check=check_labels,
@@ -68,6 +70,8 @@ RULES = [
     ),
     Rule(
         name="no-default-namespace",
+        why="`default` has no quota, no default-deny policy and no owner.",
+        fix="Set `metadata.namespace` to the stack's namespace.",
         description="No workload or Service runs in the default namespace.",
         enforcement="mandatory",
         check=check_namespace,
@@ -75,6 +79,8 @@ RULES = [
     ),
     Rule(
         name="policy-exemption-reason",
+        why="An exemption without a reason cannot be reviewed or revisited.",
+        fix='Write `azora.io/policy-exempt: "<rule>: <why>"` with a known rule name.',
         description="Every azora.io/policy-exempt entry names a known rule and gives a reason.",
         enforcement="mandatory",
         check=check_exemption_reasons,

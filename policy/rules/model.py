@@ -125,6 +125,8 @@ class Rule:
     description: str
     enforcement: Enforcement
     check: Callable[..., Iterable[Finding]]
+    why: str = ""
+    fix: str = ""
     types: frozenset[str] | None = None  # Pulumi type tokens; None means every resource
     options: Mapping[str, Any] = field(default_factory=dict)  # option -> default
     schema: Mapping[str, Any] = field(default_factory=dict)  # option -> JSON schema

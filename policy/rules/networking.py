@@ -62,6 +62,8 @@ def check_ingress_tls(resource: Resource, options: Options) -> Iterator[Finding]
 RULES = [
     Rule(
         name="no-node-port",
+        why="NodePorts open every node to the outside, outside the ingress controller.",
+        fix="Use `type: ClusterIP` and an Ingress.",
         description="Services are not NodePort.",
         enforcement="mandatory",
         check=check_node_port,
@@ -69,6 +71,8 @@ RULES = [
     ),
     Rule(
         name="load-balancer-ingress-only",
+        why="Every LoadBalancer is a public entry point with its own cost and exposure.",
+        fix="Route through the ingress controller; list real controllers in the `ingressControllers` option.",
         description="Only the ingress controller's Service may be a LoadBalancer.",
         enforcement="mandatory",
         check=check_load_balancer,
@@ -78,6 +82,8 @@ RULES = [
     ),
     Rule(
         name="no-external-ips",
+        why="externalIPs can intercept cluster traffic (CVE-2020-8554).",
+        fix="Remove `spec.externalIPs`.",
         description="Services set no externalIPs.",
         enforcement="mandatory",
         check=check_external_ips,
@@ -85,6 +91,8 @@ RULES = [
     ),
     Rule(
         name="ingress-tls",
+        why="Plain HTTP leaks sessions and credentials.",
+        fix="Add `spec.tls` covering every host (cert-manager issues the Secret).",
         description="Every Ingress host is served over TLS.",
         enforcement="mandatory",
         check=check_ingress_tls,

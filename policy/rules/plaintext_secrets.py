@@ -64,6 +64,8 @@ def check_config_map(resource: Resource, options: Options) -> Iterator[Finding]:
 RULES = [
     Rule(
         name="no-plaintext-secrets",
+        why="Plain env values end up in manifests, state, logs and `kubectl describe`.",
+        fix="Put the value in a Secret (secret stack config) and use `valueFrom.secretKeyRef`.",
         description="No secret-looking environment values in plain text; use Secrets.",
         enforcement="mandatory",
         check=check_env,
@@ -71,6 +73,8 @@ RULES = [
     ),
     Rule(
         name="no-secrets-in-configmaps",
+        why="ConfigMaps are readable by anyone who can read the namespace and are not encrypted at rest.",
+        fix="Move the key to a Secret.",
         description="ConfigMaps hold no secret-like keys or credential-shaped values.",
         enforcement="mandatory",
         check=check_config_map,

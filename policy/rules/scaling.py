@@ -67,6 +67,8 @@ def check_hpa(resource: Resource, options: Options) -> Iterator[Finding]:
 RULES = [
     Rule(
         name="production-min-replicas",
+        why="One replica means every node drain or crash is an outage.",
+        fix="Set replicas to at least `minReplicas` (option, default 2).",
         description="Production Deployments and StatefulSets run at least minReplicas (default 2).",
         enforcement="mandatory",
         check=check_min_replicas,
@@ -76,6 +78,8 @@ RULES = [
     ),
     Rule(
         name="spread-replicas",
+        why="Replicas on one node fail together.",
+        fix="Add `topologySpreadConstraints` on `kubernetes.io/hostname` or pod anti-affinity.",
         description="Workloads with more than one replica spread over nodes.",
         enforcement="advisory",
         check=check_spread,
@@ -83,6 +87,8 @@ RULES = [
     ),
     Rule(
         name="hpa-sanity",
+        why="An autoscaler with min above max, or a production floor of 1, defeats its purpose.",
+        fix="Set `minReplicas <= maxReplicas`, and at least 2 in production.",
         description="Autoscalers have minReplicas <= maxReplicas, and at least 2 in production.",
         enforcement="advisory",
         check=check_hpa,

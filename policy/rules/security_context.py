@@ -145,6 +145,8 @@ def check_token(resource: Resource, options: Options) -> Iterator[Finding]:
 RULES = [
     Rule(
         name="run-as-non-root",
+        why="A root process that escapes its container is root on the node.",
+        fix="Set `runAsNonRoot: true` and a non-zero `runAsUser` in the pod or container securityContext.",
         description="Containers run as a non-root user (runAsNonRoot: true, never UID 0).",
         enforcement="mandatory",
         check=check_non_root,
@@ -152,6 +154,8 @@ RULES = [
     ),
     Rule(
         name="no-privileged",
+        why="A privileged container has every device and capability of the node.",
+        fix="Remove `privileged: true`.",
         description="No container runs privileged.",
         enforcement="mandatory",
         check=check_no_privileged,
@@ -159,6 +163,8 @@ RULES = [
     ),
     Rule(
         name="no-privilege-escalation",
+        why="setuid binaries could regain the privileges the container dropped.",
+        fix="Set `allowPrivilegeEscalation: false`.",
         description="Containers set allowPrivilegeEscalation: false.",
         enforcement="mandatory",
         check=_container_flag("allowPrivilegeEscalation", False, "set securityContext.allowPrivilegeEscalation: false"),
@@ -166,6 +172,8 @@ RULES = [
     ),
     Rule(
         name="read-only-root-filesystem",
+        why="An attacker cannot drop tools or tamper with the image at run time.",
+        fix="Set `readOnlyRootFilesystem: true`; mount an emptyDir where the app writes.",
         description="Containers mount their root filesystem read-only (write to emptyDir volumes).",
         enforcement="mandatory",
         check=_container_flag("readOnlyRootFilesystem", True, "set securityContext.readOnlyRootFilesystem: true"),
@@ -173,6 +181,8 @@ RULES = [
     ),
     Rule(
         name="drop-all-capabilities",
+        why="Default capabilities (e.g. NET_RAW) are rarely needed and widen the attack surface.",
+        fix="Set `capabilities.drop: [ALL]`; add only NET_BIND_SERVICE if needed.",
         description="Containers drop ALL capabilities and add none but NET_BIND_SERVICE.",
         enforcement="mandatory",
         check=check_capabilities,
@@ -180,6 +190,8 @@ RULES = [
     ),
     Rule(
         name="seccomp-profile",
+        why="Without seccomp every syscall is reachable from the container.",
+        fix="Set `seccompProfile.type: RuntimeDefault` on the pod.",
         description="Pods or containers use the RuntimeDefault or a Localhost seccomp profile.",
         enforcement="mandatory",
         check=check_seccomp,
@@ -187,6 +199,8 @@ RULES = [
     ),
     Rule(
         name="default-proc-mount",
+        why="An unmasked /proc exposes host kernel interfaces.",
+        fix="Remove `procMount` or set it to `Default`.",
         description="No container unmasks /proc (procMount other than Default).",
         enforcement="mandatory",
         check=check_proc_mount,
@@ -194,6 +208,8 @@ RULES = [
     ),
     Rule(
         name="no-service-account-token",
+        why="A mounted token lets a compromised pod call the Kubernetes API.",
+        fix="Set `automountServiceAccountToken: false`, or exempt a workload that needs the API, with a reason.",
         description="Pods do not mount a service account token unless the workload is exempted.",
         enforcement="mandatory",
         check=check_token,

@@ -186,6 +186,8 @@ def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Fi
 RULES = [
     Rule(
         name="pdb-coverage",
+        why="Without a budget a drain can evict every replica at once; one allowing none blocks drains.",
+        fix="Add a PodDisruptionBudget selecting the pods with `maxUnavailable: 1`.",
         description="Every Deployment with more than one replica has a PodDisruptionBudget allowing one disruption.",
         enforcement="mandatory",
         check=check_pdb_coverage,
@@ -193,6 +195,8 @@ RULES = [
     ),
     Rule(
         name="namespace-default-deny",
+        why="Without a default deny every pod can reach every other pod.",
+        fix="Add a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]`, then explicit allows.",
         description="Every namespace has a default-deny NetworkPolicy.",
         enforcement="mandatory",
         check=check_default_deny,
@@ -200,6 +204,8 @@ RULES = [
     ),
     Rule(
         name="service-selects-workload",
+        why="A Service that selects nothing has no endpoints: a broken blue/green switch looks exactly like this.",
+        fix="Fix the selector, or deploy the workload it should select.",
         description="Every Service selector matches the pods of a workload in the stack.",
         enforcement="mandatory",
         check=check_service_selectors,
@@ -207,6 +213,8 @@ RULES = [
     ),
     Rule(
         name="blue-green-pair",
+        why="Both Services on one colour means a switch moves nothing; an active colour at 0 is an outage.",
+        fix="Point the preview Service at the idle colour and scale the active colour up before switching.",
         description="Active and preview Services select different colours and the active colour has replicas.",
         enforcement="mandatory",
         check=check_blue_green,
