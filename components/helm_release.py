@@ -51,6 +51,8 @@ class HelmReleaseArgs(TypedDict):
     """Values holding Pulumi secrets (e.g. generated passwords), merged last."""
     render: NotRequired[bool]
     """True when the stack renders YAML instead of deploying (forces `chart`)."""
+    skip: NotRequired[bool]
+    """Register no chart at all (render without network); a warning says what was left out."""
 
 
 class HelmRelease(pulumi.ComponentResource):
@@ -74,12 +76,17 @@ class HelmRelease(pulumi.ComponentResource):
             )
             kind = "chart"
         child = pulumi.ResourceOptions(parent=self)
+        if args.get("skip", False):
+            pulumi.log.warn(f"chart {spec.chart} {spec.version or ''} left out (skipCharts)", resource=self)
+            kind = "skipped"
         # OCI charts are addressed as one reference; classic repositories by URL plus chart name.
         is_oci = bool(spec.repo and spec.repo.startswith("oci://"))
         chart_ref = f"{spec.repo.rstrip('/')}/{spec.chart}" if is_oci and spec.repo else spec.chart
         repository = k8s.helm.v3.RepositoryOptsArgs(repo=spec.repo) if spec.repo and not is_oci else None
 
-        if kind == "chart":
+        if kind == "skipped":
+            pass
+        elif kind == "chart":
             k8s.helm.v4.Chart(
                 f"{name}-chart",
                 name=name,

@@ -43,6 +43,8 @@ class MonitoringStackArgs(TypedDict):
     """The services to scrape, alert on and draw."""
     render: NotRequired[bool]
     """True when the stack renders YAML instead of deploying."""
+    skip_charts: NotRequired[bool]
+    """Leave the third-party charts out (render without network)."""
 
 
 def alert_rules(service: str, namespace: str, config: MonitoringConfig) -> list[dict[str, Any]]:
@@ -175,6 +177,7 @@ class MonitoringStack(pulumi.ComponentResource):
                     "chart": config.prometheus.chart,
                     "namespace": namespace,
                     "render": render,
+                    "skip": args.get("skip_charts", False),
                     "defaults": {
                         "prometheus": {
                             "prometheusSpec": {
@@ -257,6 +260,7 @@ class MonitoringStack(pulumi.ComponentResource):
                     "chart": config.logs.chart,
                     "namespace": namespace,
                     "render": render,
+                    "skip": args.get("skip_charts", False),
                     "defaults": {
                         "deploymentMode": "SingleBinary",
                         "loki": {"auth_enabled": False, "commonConfig": {"replication_factor": 1}},
@@ -274,6 +278,7 @@ class MonitoringStack(pulumi.ComponentResource):
                     "chart": config.tracing.chart,
                     "namespace": namespace,
                     "render": render,
+                    "skip": args.get("skip_charts", False),
                     "defaults": {"mode": "deployment", "image": {"repository": "otel/opentelemetry-collector-k8s"}},
                 },
                 opts=child,

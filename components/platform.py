@@ -58,6 +58,7 @@ class AzoraPlatform(pulumi.ComponentResource):
         config = args["config"]
         secrets = dict(args.get("secrets", {}))
         render = config.render_dir is not None
+        skip = config.skip_charts
         super().__init__("azora:platform:AzoraPlatform", name, None, opts)
         provider = self._make_provider(name, config, args.get("kubeconfig"))
         # Every Kubernetes object below goes through this provider; components pass it on.
@@ -135,7 +136,7 @@ class AzoraPlatform(pulumi.ComponentResource):
             )
             HelmRelease(
                 release_name,
-                {"chart": chart, "namespace": config.namespace, "render": render},
+                {"chart": chart, "namespace": config.namespace, "render": render, "skip": skip},
                 opts=under(*depends),
             )
 
@@ -154,6 +155,7 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "chart": pg.chart,
                     "namespace": config.namespace,
                     "render": render,
+                    "skip": skip,
                     "defaults": {
                         "fullnameOverride": "postgresql",
                         "auth": {"username": pg.username, "database": pg.database},
@@ -187,6 +189,7 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "chart": config.redis.chart,
                     "namespace": config.namespace,
                     "render": render,
+                    "skip": skip,
                     "defaults": {
                         "fullnameOverride": "redis",
                         "architecture": "standalone",
@@ -217,6 +220,7 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "app_namespace": config.namespace,
                     "services": [MonitoredService(n, s.port) for n, s in config.services.items()],
                     "render": render,
+                    "skip_charts": skip,
                 },
                 opts=under(monitoring_namespace, app_namespace),
             )

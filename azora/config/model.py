@@ -450,6 +450,10 @@ class StackConfig(Model):
         default_factory=dict, description="Other third-party Helm charts by release name."
     )
     render_dir: str | None = Field(default=None, description="Write manifests to this directory instead of a cluster.")
+    skip_charts: bool = Field(
+        default=False,
+        description="Leave out every third-party chart (render without network; set by `azora render`).",
+    )
     sentry_dsn: SecretValue | None = Field(default=None, description="Secret: Sentry DSN.")
     postgresql_url: SecretValue | None = Field(default=None, description="Secret: URL of an external PostgreSQL.")
     redis_url: SecretValue | None = Field(default=None, description="Secret: URL of an external Redis.")
@@ -535,6 +539,22 @@ class StackConfig(Model):
     @property
     def tls_secret_name(self) -> str:
         return self.ingress.tls_secret_name or f"{self.namespace}-tls"
+
+    def remote_charts(self) -> dict[str, ChartSpec]:
+        """Every enabled third-party chart fetched from a repository, by where it is configured."""
+        charts: dict[str, ChartSpec] = {}
+        for name, spec in self.releases.items():
+            charts[f"releases.{name}"] = spec
+        for store in ("postgresql", "redis"):
+            section = getattr(self, store)
+            if section.mode == "in-cluster":
+                charts[f"{store}.chart"] = section.chart
+        if self.monitoring.enabled:
+            for part in ("prometheus", "logs", "tracing"):
+                section = getattr(self.monitoring, part)
+                if section.enabled:
+                    charts[f"monitoring.{part}.chart"] = section.chart
+        return {key: spec for key, spec in charts.items() if spec.enabled and spec.repo}
 
     def host_for(self, name: str) -> str | None:
         """The ingress host of a service, or None when it is not exposed."""

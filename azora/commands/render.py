@@ -1,0 +1,49 @@
+"""`azora render --stack S --out DIR`: the stack's manifests through the real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from azora.config.errors import ConfigError
+from azora.console import err, out
+from azora.render import ChartMode, RenderError, render
+from azora.toolchain import ToolchainError, ensure_toolchain
+
+app = typer.Typer(help="Render a stack's manifests without a cluster.")
+
+
+@app.command("render")
+def render_command(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or production."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the manifests."),
+    charts: str = typer.Option(
+        "auto", "--charts", help="auto: render charts whose repositories answer; render: all; skip: none."
+    ),
+) -> None:
+    """Run the real engine in render mode with the policy pack; exit 1 on violations."""
+    if charts not in ("auto", "render", "skip"):
+        err.print(f"[red]error:[/] --charts must be auto, render or skip, got {escape(charts)!r}")
+        raise typer.Exit(2)
+    mode: ChartMode = charts  # type: ignore[assignment]
+    try:
+        toolchain = ensure_toolchain(err)
+        with err.status(f"rendering {stack} through the Pulumi engine (policy pack on)"):
+            result = render(stack, out_dir, toolchain, mode)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            err.print(f"[red]✗[/] {escape(line)}")
+        raise typer.Exit(1) from None
+    except RenderError as exc:
+        err.print(f"[red]render failed:[/] {escape(str(exc))}")
+        for finding in exc.findings:
+            err.print(f"  [red]{finding.enforcement}[/] {escape(finding.policy)}: {escape(finding.message)}")
+        raise typer.Exit(1) from None
+    except ToolchainError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    for skipped in result.skipped_charts:
+        err.print(f"[yellow]left out:[/] {escape(skipped)} (repository not reachable)")
+    out.print(f"[green]✓[/] {len(result.files)} manifests in {result.out_dir} ({result.seconds:.1f} s)")

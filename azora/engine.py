@@ -1,0 +1,208 @@
+"""The real Pulumi engine through the Automation API: workspaces on the project or on a
+throwaway copy of a stack, with the policy pack on every preview and update.
+
+Two kinds of workspace:
+- `project_stack(stack)`: the project as users run it (`Pulumi.<stack>.yaml` in the repo),
+  on the backend they chose (`PULUMI_BACKEND_URL`, default a gitignored `file://` directory).
+- `ScratchStack`: a temporary project whose program is this repo and whose config is a copy of
+  a stack file, on a temporary `file://` backend with the passphrase provider. Render mode and
+  the integration tests use it, so they never touch real state or need a cloud KMS; secret
+  values are replaced by visible placeholders (`<secret:KEY>`), never real secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from azora.config.load import read_stack_file
+from azora.toolchain import Toolchain, ensure_toolchain
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY_PACK = ROOT / "policy"
+STATE_DIR = ROOT / ".azora" / "state"
+LOCAL_PASSPHRASE = "azora-local"  # the local stack holds no secrets; its salt is committed
+PROJECT = "azora-platform"
+
+
+class EngineError(RuntimeError):
+    """Something the engine reported, rephrased for the user (never a traceback)."""
+
+
+def placeholder_secret(key: str) -> str:
+    return f"<secret:{key}>"
+
+
+def policy_config_file(stack: str) -> Path | None:
+    """The stack's policy config (`policy/config/<stack>.json`), if it has one."""
+    path = POLICY_PACK / "config" / f"{stack}.json"
+    return path if path.exists() else None
+
+
+def engine_env(toolchain: Toolchain, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for the engine: the toolchain on PATH, no update checks, no telemetry."""
+    env = toolchain.env(os.environ)
+    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    env.setdefault("PULUMI_DIY_BACKEND_NO_LEGACY_WARNING", "true")
+    # The analyzer and language host run our venv's python, whichever shell started us.
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    env.update(extra or {})
+    return env
+
+
+def _command(toolchain: Toolchain) -> auto.PulumiCommand:
+    return auto.PulumiCommand(root=str(toolchain.bin_dir.parent), skip_version_check=True)
+
+
+def _stack_config_without_secrets(stack: str) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's config mapping and the keys whose values are secrets."""
+    raw, _ = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    config = dict(document.get("config") or {})
+    secret_keys = [key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"}]
+    for key in secret_keys:
+        del config[key]
+    del raw  # validated by the caller; read here only to fail early on unreadable files
+    return config, secret_keys
+
+
+@dataclass
+class ScratchStack:
+    """A throwaway copy of one stack: own project dir, own file backend, own passphrase.
+
+    `edit` changes the `azora:` config (prefix stripped) before the stack is created, e.g. to
+    point charts at local test charts. Call `close()` (or use it as a context manager).
+    """
+
+    stack: str
+    toolchain: Toolchain
+    edit: Callable[[dict[str, Any]], None] | None = None
+    secrets: Mapping[str, str] | None = None
+    keep: bool = False
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="azora-scratch-")))
+
+    def __post_init__(self) -> None:
+        self.project_dir = self.root / "project"
+        self.backend_dir = self.root / "state"
+        self.project_dir.mkdir()
+        self.backend_dir.mkdir()
+        settings = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+        settings["main"] = str(ROOT)
+        settings["runtime"]["options"]["virtualenv"] = str(ROOT / ".venv")
+        (self.project_dir / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        self.env = engine_env(
+            self.toolchain,
+            {
+                "PULUMI_BACKEND_URL": f"file://{self.backend_dir}",
+                "PULUMI_CONFIG_PASSPHRASE": "scratch",
+                "PULUMI_HOME": str(Path(os.environ.get("PULUMI_HOME", Path.home() / ".pulumi"))),
+            },
+        )
+        self.workspace = auto.LocalWorkspace(
+            work_dir=str(self.project_dir),
+            env_vars=self.env,
+            pulumi_command=_command(self.toolchain),
+            secrets_provider="passphrase",
+        )
+        self.handle = auto.Stack.create(self.stack, self.workspace)
+        self._write_config()
+
+    def _write_config(self) -> None:
+        config, secret_keys = _stack_config_without_secrets(self.stack)
+        azora = {key[len("azora:") :]: value for key, value in config.items() if key.startswith("azora:")}
+        if self.edit is not None:
+            self.edit(azora)
+        others = {key: value for key, value in config.items() if not key.startswith("azora:")}
+        stack_file = self.project_dir / f"Pulumi.{self.stack}.yaml"
+        document = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
+        document = document or {}
+        document["config"] = {**others, **{f"azora:{key}": value for key, value in azora.items()}}
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        for key in secret_keys:
+            name = key[len("azora:") :]
+            value = (self.secrets or {}).get(name, placeholder_secret(name))
+            self.handle.set_config(key, auto.ConfigValue(value, secret=True))
+
+    @property
+    def stack_file(self) -> Path:
+        return self.project_dir / f"Pulumi.{self.stack}.yaml"
+
+    def azora_config(self) -> dict[str, Any]:
+        document = yaml.safe_load(self.stack_file.read_text()) or {}
+        return {
+            key[len("azora:") :]: value
+            for key, value in (document.get("config") or {}).items()
+            if key.startswith("azora:")
+        }
+
+    def set_azora(self, key: str, value: Any) -> None:
+        """Replace one top-level `azora:` key in the scratch stack file (objects stay objects)."""
+        document = yaml.safe_load(self.stack_file.read_text()) or {}
+        document.setdefault("config", {})[f"azora:{key}"] = value
+        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def close(self) -> None:
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> ScratchStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def policy_args(stack: str) -> dict[str, Any]:
+    """Keyword arguments that put the policy pack (and the stack's policy config) on a run."""
+    args: dict[str, Any] = {"policy_packs": [str(POLICY_PACK)]}
+    config = policy_config_file(stack)
+    if config is not None:
+        args["policy_pack_configs"] = [str(config)]
+    return args
+
+
+@dataclass(frozen=True)
+class PolicyFinding:
+    policy: str
+    enforcement: str
+    resource: str
+    message: str
+
+
+def policy_findings(events: list[auto.events.EngineEvent]) -> list[PolicyFinding]:
+    """The policy violations an engine run reported, from its structured event stream."""
+    findings = []
+    for event in events:
+        policy = event.policy_event
+        if policy is None:
+            continue
+        findings.append(
+            PolicyFinding(
+                policy=policy.policy_name,
+                enforcement=policy.enforcement_level,
+                resource=policy.resource_urn or "",
+                message=policy.message.strip(),
+            )
+        )
+    return findings
+
+
+def summarise(findings: list[PolicyFinding]) -> str:
+    return "\n".join(f"{f.enforcement}: {f.policy}: {f.message}" for f in findings)
+
+
+def default_toolchain() -> Toolchain:
+    return ensure_toolchain()
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
