@@ -40,22 +40,31 @@ def _files(path: Path) -> list[Path]:
     raise ManifestError(f"{path}: no such file or directory")
 
 
+# libyaml's loader is about ten times faster than the pure-Python one on `helm template` output.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _documents(path: Path) -> Iterator[_Located]:
+    """Each non-empty document of a file with its first line; one parse, no re-serialising."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}") from None
+    loader = _Loader(text)
     try:
-        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
-            if node is None:
-                continue
-            document = yaml.safe_load(yaml.serialize(node))
-            yield _Located(document, path, node.start_mark.line + 1)
+        while loader.check_node():
+            node = loader.get_node()
+            document = loader.construct_document(node)
+            # `---` at the end of a file, or a comment-only document, is empty: skip it.
+            if document is not None:
+                yield _Located(document, path, node.start_mark.line + 1)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError(f"{path}{line}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
 
 
 def _objects(located: _Located) -> Iterator[Resource]:

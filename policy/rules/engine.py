@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from policy.rules.catalog import RULES
 from policy.rules.exemptions import exempted_rules
@@ -12,11 +12,20 @@ from policy.rules.settings import Settings
 UNCHECKED_PREFIX = "not checked during preview: "
 
 
+def _guarded(rule: Rule, subject: Resource | None, run: Callable[[], Iterable[Finding]]) -> list[Finding]:
+    """A rule's findings; a malformed object that breaks a rule becomes a finding, not a crash."""
+    try:
+        return list(run())
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        what = "the stack's objects" if subject is None else "this object"
+        return [Finding(f"{what} is malformed where this rule looks ({type(exc).__name__}: {exc})", resource=subject)]
+
+
 def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> Iterable[tuple[Resource, Finding]]:
     """What one rule finds, exemptions already applied."""
     options = settings.options_for(rule)
     if rule.stack:
-        for finding in rule.check(resources, options):
+        for finding in _guarded(rule, None, lambda: rule.check(resources, options)):
             subject = finding.resource
             if subject is not None and rule.name in exempted_rules(subject.annotations):
                 continue
@@ -24,7 +33,7 @@ def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> It
         return
     for resource in resources:
         if rule.applies_to(resource) and rule.name not in exempted_rules(resource.annotations):
-            for finding in rule.check(resource, options):
+            for finding in _guarded(rule, resource, lambda r=resource: rule.check(r, options)):
                 yield resource, finding
 
 

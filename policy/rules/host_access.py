@@ -31,7 +31,10 @@ def check_host_path(resource: Resource, options: Options) -> Iterator[Finding]:
         yield unknown(f"{pod_spec_path(resource)}.volumes")
         return
     for index, volume in enumerate(volumes or []):
-        if get(volume, "hostPath") is not None:
+        host_path = get(volume, "hostPath")
+        if host_path is UNKNOWN:
+            yield unknown(f"{pod_spec_path(resource)}.volumes[{index}]")
+        elif host_path is not None:
             yield Finding(
                 f"volume {get(volume, 'name')!r} ({pod_spec_path(resource)}.volumes[{index}]) is a hostPath; "
                 "use an emptyDir, a ConfigMap or a PersistentVolumeClaim"

@@ -52,10 +52,18 @@ def check_ingress_tls(resource: Resource, options: Options) -> Iterator[Finding]
     if not tls:
         yield Finding("spec.tls is empty; serve every host over TLS (a tls entry with hosts and secretName)")
         return
-    covered = {host for entry in tls for host in (get(entry, "hosts") or []) if isinstance(host, str)}
-    for rule in rules or []:
+    covered: set[str] = set()
+    for index, entry in enumerate(tls):
+        hosts = get(entry, "hosts")
+        if hosts is UNKNOWN or entry is UNKNOWN or (isinstance(hosts, list) and UNKNOWN in hosts):
+            yield unknown(f"spec.tls[{index}].hosts")
+            return
+        covered.update(host for host in hosts or [] if isinstance(host, str))
+    for index, rule in enumerate(rules or []):
         host = get(rule, "host")
-        if isinstance(host, str) and host not in covered:
+        if host is UNKNOWN:
+            yield unknown(f"spec.rules[{index}].host")
+        elif isinstance(host, str) and host not in covered:
             yield Finding(f"host {host!r} has no tls entry; add it to spec.tls[].hosts")
 
 

@@ -57,6 +57,8 @@ def check_config_map(resource: Resource, options: Options) -> Iterator[Finding]:
     for key, value in (data or {}).items():
         if SECRET_NAME.search(key):
             yield Finding(f"ConfigMap key {key!r} looks like a secret; put it in a Secret")
+        elif value is UNKNOWN:
+            yield unknown(f"data.{key}")
         elif isinstance(value, str) and _looks_secret(value):
             yield Finding(f"ConfigMap key {key!r} holds what looks like a credential; put it in a Secret")
 

@@ -84,12 +84,16 @@ def check_capabilities(resource: Resource, options: Options) -> Iterator[Finding
         if drop is UNKNOWN or add is UNKNOWN:
             yield unknown(f"{container.path}.securityContext.capabilities")
             return
-        if "ALL" not in drop:
+        if UNKNOWN in drop:
+            yield unknown(f"{container.path}.securityContext.capabilities.drop")
+        elif "ALL" not in drop:
             yield Finding(
                 f"container {container.name!r} ({container.path}) does not drop ALL capabilities; "
                 "add capabilities.drop: [ALL]"
             )
-        dangerous = sorted(set(add) - SAFE_ADDED_CAPABILITIES)
+        if UNKNOWN in add:
+            yield unknown(f"{container.path}.securityContext.capabilities.add")
+        dangerous = sorted({str(cap) for cap in add if cap is not UNKNOWN} - SAFE_ADDED_CAPABILITIES)
         if dangerous:
             yield Finding(
                 f"container {container.name!r} ({container.path}) adds capabilities {', '.join(dangerous)}; "

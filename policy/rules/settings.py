@@ -38,7 +38,9 @@ class Settings:
         return self.levels.get(rule.name, rule.enforcement)
 
     def options_for(self, rule: Rule) -> dict[str, Any]:
-        return {**rule.options, **self.options.get(rule.name, {})}
+        # An option set to null means "the default", as an absent one does.
+        chosen = {key: value for key, value in self.options.get(rule.name, {}).items() if value is not None}
+        return {**rule.options, **chosen}
 
 
 def _check_option(rule: Rule, key: str, value: Any, where: str) -> None:

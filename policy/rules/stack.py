@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -40,8 +41,8 @@ def _allows_disruption(pdb: Resource, count: int) -> bool | None:
         if value is None:
             continue
         if isinstance(value, str) and value.endswith("%"):
-            share = int(value[:-1]) / 100
-            value = int(count * share) if is_max else -(-int(count * share * 100) // 100)
+            # Kubernetes rounds a percentage of pods up, for both fields.
+            value = math.ceil(count * int(value[:-1]) / 100)
         value = int(value)
         return value >= 1 if is_max else count - value >= 1
     return False  # a budget with neither field allows no disruption
@@ -118,6 +119,9 @@ def check_service_selectors(resources: list[Resource], options: Options) -> Iter
             continue
         if not selector or get(service.props, "spec", "type") == "ExternalName":
             continue
+        if not isinstance(selector, Mapping):
+            yield Finding(f"spec.selector must be a mapping of labels, got {selector!r}", resource=service)
+            continue
         candidates = [labels for workload, labels in pods if workload.namespace == service.namespace]
         if any(labels is UNKNOWN for labels in candidates) and not any(
             isinstance(labels, Mapping) and selector_matches(selector, labels) for labels in candidates
@@ -151,13 +155,17 @@ def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Fi
             continue
         if preview is not None:
             preview_color = get(preview.props, "spec", "selector", COLOR_LABEL)
-            if preview_color == active_color:
+            if preview_color is UNKNOWN:
+                yield _unknown_about(preview, "spec.selector")
+            elif preview_color == active_color:
                 yield Finding(
                     f"active and preview Services of {app!r} both select {active_color!r}; the preview must "
                     "select the idle colour",
                     resource=preview,
                 )
         selector = get(active.props, "spec", "selector") or {}
+        if not isinstance(selector, Mapping):
+            continue  # service-selects-workload reports the malformed selector
         targets = [
             d
             for d in deployments
