@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from azora.config.errors import ConfigError, format_key_path
-from azora.config.load import load_stack_file
+from azora.config.load import load_stack_file, placeholder_secrets, read_stack_file
 from azora.console import out
 
 app = typer.Typer(help="Validate stack configuration.", no_args_is_help=True)
@@ -42,11 +42,18 @@ def check(
                 for line in str(exc).splitlines():
                     out.print(f"[red]✗[/] {escape(line)}")
             continue
-        report.append({"file": str(path), "valid": True, "problems": []})
         if not as_json:
             out.print(
                 f"[green]✓[/] {path}: {config.environment}, namespace {config.namespace}, "
                 f"{len(config.services)} services"
+            )
+        raw, _ = read_stack_file(path)
+        placeholders = [f"azora:{key}" for key in placeholder_secrets(raw)]
+        report.append({"file": str(path), "valid": True, "problems": [], "placeholderSecrets": placeholders})
+        if placeholders and not as_json:
+            out.print(
+                f"[yellow]![/] {path}: {', '.join(placeholders)} still hold the repository placeholder; "
+                "set real values with `pulumi config set --secret` before deploying"
             )
     if as_json:
         print(json.dumps({"files": report}, indent=2))

@@ -18,6 +18,14 @@ from azora.config import model as m
 from azora.config.errors import ConfigError, KeyPath, NestedProblems, Problem
 
 NAMESPACE = "azora:"
+# What the repository's staging and production files hold instead of real ciphertext: real
+# values are set per backend with `pulumi config set --secret`, which replaces the marker.
+PLACEHOLDER_SECRET = "PLACEHOLDER"
+
+
+def placeholder_secrets(raw: dict[str, Any]) -> list[str]:
+    """Secret keys of a stack file that still hold the repository's placeholder."""
+    return [key for key, value in raw.items() if value == {"secure": PLACEHOLDER_SECRET}]
 
 
 def load_stack_file(path: str | Path) -> m.StackConfig:
