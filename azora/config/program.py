@@ -29,13 +29,23 @@ def _all_config() -> dict[str, Any]:
     return normalised
 
 
-def _decode(value: Any) -> Any:
-    """Structured config arrives as JSON text; scalars arrive as plain strings."""
-    if isinstance(value, str) and value[:1] in "{[":
+def _scalar_types() -> dict[str, Any]:
+    return {(info.alias or name): info.annotation for name, info in StackConfig.model_fields.items()}
+
+
+def _decode(key: str, value: Any) -> Any:
+    """Structured config arrives as JSON text and every scalar as a string (`pulumi config set
+    azora:skipCharts true` stores "true"): decode what the model's field expects."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in "{[":
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
+    expected = _scalar_types().get(key)
+    if expected is bool and value in ("true", "false"):
+        return value == "true"
     return value
 
 
@@ -50,7 +60,7 @@ def load_program_config(stack: str) -> tuple[StackConfig, dict[str, pulumi.Outpu
         if not key.startswith(NAMESPACE):
             continue
         name = key[len(NAMESPACE) :]
-        raw[name] = {"secure": "<secret>"} if key in secret_keys else _decode(value)
+        raw[name] = {"secure": "<secret>"} if key in secret_keys else _decode(name, value)
     try:
         config = validate_raw(raw, f"Pulumi.{stack}.yaml")
     except ConfigError as exc:

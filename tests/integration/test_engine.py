@@ -7,7 +7,6 @@ test chart in `tests/charts/`, so nothing is fetched; the real stacks keep their
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pulumi import automation as auto
 
 from azora.engine import ScratchStack, policy_args, policy_findings
 from azora.manifests import read_manifests
-from azora.toolchain import Toolchain, find_toolchain
+from azora.toolchain import Toolchain
 from policy.rules.engine import evaluate
 
 pytestmark = pytest.mark.integration
@@ -28,17 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_CHART = str(ROOT / "tests" / "charts" / "stand-in")
 SERVICES = ["web", "api-gateway", "auth", "education", "payment", "marketplace"]
 KUBERNETES_VERSION = "1.33.0"
-
-
-@pytest.fixture(scope="session")
-def toolchain() -> Toolchain:
-    found = find_toolchain()
-    if found is None:
-        message = "no Pulumi toolchain: run `azora tools install` (CI does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def offline_charts(azora: dict[str, Any]) -> None:
