@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from azora.commands import config, policy, render, tools
+from azora.commands import config, e2e, policy, release, render, smoke, tools
 
 app = typer.Typer(
     name="azora",
-    help="Azora platform: config check, policy check, render, release workflow, local cluster, toolchain.",
+    help="Azora platform: config check, policy check, render, release workflow, smoke and E2E, toolchain.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -17,3 +17,12 @@ app.add_typer(config.app, name="config")
 app.add_typer(policy.app, name="policy")
 app.add_typer(tools.app, name="tools")
 app.command("render")(render.render_command)
+app.command("preview")(release.preview_command)
+app.command("up")(release.up_command)
+app.command("deploy")(release.deploy_command)
+app.command("promote")(release.promote_command)
+app.command("scale-down")(release.scale_down_command)
+app.command("rollback")(release.rollback_command)
+app.command("history")(release.history_command)
+app.add_typer(smoke.make_app(release.stack_outputs), name="smoke")
+app.add_typer(e2e.app, name="e2e")

@@ -24,8 +24,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from azora.config.load import read_stack_file
-from azora.toolchain import Toolchain, ensure_toolchain
+from azora.toolchain import Toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_PACK = ROOT / "policy"
@@ -64,19 +63,43 @@ def _command(toolchain: Toolchain) -> auto.PulumiCommand:
 
 
 def _stack_config_without_secrets(stack: str) -> tuple[dict[str, Any], list[str]]:
-    """The stack file's config mapping and the keys whose values are secrets."""
-    raw, _ = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    """The repository stack file's config mapping without its secrets, and the secret keys."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
     config = dict(document.get("config") or {})
     secret_keys = [key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"}]
     for key in secret_keys:
         del config[key]
-    del raw  # validated by the caller; read here only to fail early on unreadable files
     return config, secret_keys
 
 
+class StackFileMixin:
+    """Read and write the `azora:` keys of a stack file, keeping objects as YAML objects
+    (the Automation API's set_config stores an object as a JSON string)."""
+
+    stack_file: Path
+
+    def azora_config(self) -> dict[str, Any]:
+        document = yaml.safe_load(self.stack_file.read_text()) or {}
+        return {
+            key[len("azora:") :]: value
+            for key, value in (document.get("config") or {}).items()
+            if key.startswith("azora:")
+        }
+
+    def set_azora(self, key: str, value: Any) -> None:
+        """Replace (or, with value None, remove) one top-level `azora:` key."""
+        document = yaml.safe_load(self.stack_file.read_text()) or {}
+        config = document.setdefault("config", {}) or {}
+        if value is None:
+            config.pop(f"azora:{key}", None)
+        else:
+            config[f"azora:{key}"] = value
+        document["config"] = config
+        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 @dataclass
-class ScratchStack:
+class ScratchStack(StackFileMixin):
     """A throwaway copy of one stack: own project dir, own file backend, own passphrase.
 
     `edit` changes the `azora:` config (prefix stripped) before the stack is created, e.g. to
@@ -92,6 +115,7 @@ class ScratchStack:
 
     def __post_init__(self) -> None:
         self.project_dir = self.root / "project"
+        self.stack_file = self.project_dir / f"Pulumi.{self.stack}.yaml"
         self.backend_dir = self.root / "state"
         self.project_dir.mkdir()
         self.backend_dir.mkdir()
@@ -122,33 +146,14 @@ class ScratchStack:
         if self.edit is not None:
             self.edit(azora)
         others = {key: value for key, value in config.items() if not key.startswith("azora:")}
-        stack_file = self.project_dir / f"Pulumi.{self.stack}.yaml"
-        document = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
+        document = yaml.safe_load(self.stack_file.read_text()) if self.stack_file.exists() else {}
         document = document or {}
         document["config"] = {**others, **{f"azora:{key}": value for key, value in azora.items()}}
-        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
         for key in secret_keys:
             name = key[len("azora:") :]
             value = (self.secrets or {}).get(name, placeholder_secret(name))
             self.handle.set_config(key, auto.ConfigValue(value, secret=True))
-
-    @property
-    def stack_file(self) -> Path:
-        return self.project_dir / f"Pulumi.{self.stack}.yaml"
-
-    def azora_config(self) -> dict[str, Any]:
-        document = yaml.safe_load(self.stack_file.read_text()) or {}
-        return {
-            key[len("azora:") :]: value
-            for key, value in (document.get("config") or {}).items()
-            if key.startswith("azora:")
-        }
-
-    def set_azora(self, key: str, value: Any) -> None:
-        """Replace one top-level `azora:` key in the scratch stack file (objects stay objects)."""
-        document = yaml.safe_load(self.stack_file.read_text()) or {}
-        document.setdefault("config", {})[f"azora:{key}"] = value
-        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def close(self) -> None:
         if not self.keep:
@@ -200,8 +205,48 @@ def summarise(findings: list[PolicyFinding]) -> str:
     return "\n".join(f"{f.enforcement}: {f.policy}: {f.message}" for f in findings)
 
 
-def default_toolchain() -> Toolchain:
-    return ensure_toolchain()
+class ProjectStack(StackFileMixin):
+    """A stack of a project directory as users run it: `Pulumi.<stack>.yaml` next to
+    `Pulumi.yaml`, on the backend of `PULUMI_BACKEND_URL` (default: a `file://` directory in
+    the project's gitignored `.azora/state`). The project directory is this repository unless
+    `AZORA_PROJECT_DIR` names another (a scratch copy whose `Pulumi.yaml` has `main:` here).
+    """
+
+    def __init__(self, stack: str, toolchain: Toolchain, project_dir: Path | None = None):
+        self.stack = stack
+        self.project_dir = (project_dir or Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))).resolve()
+        self.stack_file = self.project_dir / f"Pulumi.{stack}.yaml"
+        extra: dict[str, str] = {}
+        if not os.environ.get("PULUMI_BACKEND_URL"):
+            state = self.project_dir / ".azora" / "state"
+            state.mkdir(parents=True, exist_ok=True)
+            extra["PULUMI_BACKEND_URL"] = f"file://{state}"
+        if (
+            stack == "local"
+            and "PULUMI_CONFIG_PASSPHRASE" not in os.environ
+            and not os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        ):
+            extra["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
+        self.env = engine_env(toolchain, extra)
+        backend = self.env.get("PULUMI_BACKEND_URL", "")
+        file_backend = backend.startswith("file://")
+        if file_backend and not (
+            self.env.get("PULUMI_CONFIG_PASSPHRASE") or self.env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        ):
+            raise EngineError(
+                f"stack {stack!r} on {backend} uses the passphrase secrets provider: "
+                "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)"
+            )
+        self.workspace = auto.LocalWorkspace(
+            work_dir=str(self.project_dir),
+            env_vars=self.env,
+            pulumi_command=_command(toolchain),
+            secrets_provider="passphrase" if file_backend else None,
+        )
+        try:
+            self.handle = auto.Stack.create_or_select(stack, self.workspace)
+        except auto.errors.CommandError as exc:
+            raise EngineError(f"cannot open stack {stack!r} on {backend or 'the configured backend'}: {exc}") from None
 
 
 def dump_json(value: Any) -> str:

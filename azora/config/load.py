@@ -8,6 +8,7 @@ Two sources feed the same validation:
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,26 @@ def validate_raw(raw: dict[str, Any], source: str, lines: dict[KeyPath, int] | N
     return config
 
 
+def _scalar_types() -> dict[str, Any]:
+    return {(info.alias or name): info.annotation for name, info in m.StackConfig.model_fields.items()}
+
+
+def decode_config_value(key: str, value: Any) -> Any:
+    """Structured config arrives as JSON text and every scalar as a string (`pulumi config set
+    azora:skipCharts true` stores "true"): decode what the model's field expects."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    expected = _scalar_types().get(key)
+    if expected is bool and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
 # ----------------------------------------------------------------------------- secrets
 
 
@@ -101,7 +122,8 @@ def _prepare_secrets(raw: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]
         elif is_secure:
             problems.append(Problem((key,), "is stored as a secret, but this key holds plain data"))
         else:
-            prepared[key] = value
+            # `pulumi config set azora:skipCharts true` writes the string "true".
+            prepared[key] = decode_config_value(key, value)
     return prepared, problems
 
 

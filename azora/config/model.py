@@ -185,6 +185,11 @@ class ServiceConfig(Model):
         default=30,
         description="After a promotion, how long the old colour keeps its replicas (fast rollback).",
     )
+    promoted_at: str | None = Field(
+        default=None,
+        description="When `azora promote` last switched colours (UTC, ISO 8601); the old colour keeps "
+        "its replicas until scaleDownDelaySeconds after it.",
+    )
     auto_promotion: bool = Field(
         default=False, description="`azora deploy` promotes on its own after preview smoke passes."
     )

@@ -5,14 +5,13 @@ This is the one place the program touches `pulumi.Config`; components receive th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from azora.config.errors import ConfigError
-from azora.config.load import NAMESPACE, validate_raw
+from azora.config.load import NAMESPACE, decode_config_value, validate_raw
 from azora.config.model import SECRET_KEYS, StackConfig
 
 
@@ -29,26 +28,6 @@ def _all_config() -> dict[str, Any]:
     return normalised
 
 
-def _scalar_types() -> dict[str, Any]:
-    return {(info.alias or name): info.annotation for name, info in StackConfig.model_fields.items()}
-
-
-def _decode(key: str, value: Any) -> Any:
-    """Structured config arrives as JSON text and every scalar as a string (`pulumi config set
-    azora:skipCharts true` stores "true"): decode what the model's field expects."""
-    if not isinstance(value, str):
-        return value
-    if value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    expected = _scalar_types().get(key)
-    if expected is bool and value in ("true", "false"):
-        return value == "true"
-    return value
-
-
 def load_program_config(stack: str) -> tuple[StackConfig, dict[str, pulumi.Output[str]]]:
     """Validate the stack's `azora:` config; return the model and the secret values as secrets.
 
@@ -60,7 +39,7 @@ def load_program_config(stack: str) -> tuple[StackConfig, dict[str, pulumi.Outpu
         if not key.startswith(NAMESPACE):
             continue
         name = key[len(NAMESPACE) :]
-        raw[name] = {"secure": "<secret>"} if key in secret_keys else _decode(name, value)
+        raw[name] = {"secure": "<secret>"} if key in secret_keys else decode_config_value(name, value)
     try:
         config = validate_raw(raw, f"Pulumi.{stack}.yaml")
     except ConfigError as exc:

@@ -1,0 +1,265 @@
+"""`azora preview | up | deploy | promote | scale-down | rollback | history` on a project stack.
+
+Each command opens `Pulumi.<stack>.yaml` of the project (this repository, or
+`AZORA_PROJECT_DIR`) on the configured backend (`PULUMI_BACKEND_URL`, default the gitignored
+`.azora/state`), with the policy pack on every preview and update.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import typer
+from pulumi import automation as auto
+from rich.markup import escape
+from rich.table import Table
+
+from azora import release
+from azora.config.errors import ConfigError
+from azora.config.load import load_stack_file
+from azora.console import err, out
+from azora.engine import ROOT, EngineError, ProjectStack, policy_args, policy_findings
+from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
+from azora.toolchain import ToolchainError, ensure_toolchain
+
+STACK = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or production.", show_default=False)
+YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Every known failure becomes a red message and exit 1, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            err.print(f"[red]✗[/] {escape(line)}")
+        raise typer.Exit(1) from None
+    except release.ReleaseError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        for finding in exc.findings:
+            err.print(f"  [red]{finding.enforcement}[/] {escape(finding.policy)}: {escape(finding.message)}")
+        raise typer.Exit(1) from None
+    except (EngineError, ToolchainError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
+def open_stack(stack: str) -> ProjectStack:
+    project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
+    load_stack_file(project / f"Pulumi.{stack}.yaml")  # validate before touching any state
+    return ProjectStack(stack, ensure_toolchain(err), project)
+
+
+def stack_outputs(stack: str) -> dict[str, Any]:
+    """The live outputs of a stack, for `azora smoke --stack S` without --outputs."""
+    target = open_stack(stack)
+    return {key: value.value for key, value in target.handle.outputs().items()}
+
+
+def _progress(verbose: bool) -> Callable[[str], None] | None:
+    return (lambda line: err.print(escape(line), highlight=False)) if verbose else None
+
+
+def _smoke(target: ProjectStack, base_url: str | None, skip: bool) -> release.SmokeCheck | None:
+    """A smoke check of one service against the stack's outputs (or `base_url`)."""
+    if skip:
+        return None
+
+    def check(service: str, preview: bool) -> list[str]:
+        outputs = {key: value.value for key, value in target.handle.outputs().items()}
+        try:
+            targets = [t for t in targets_from_outputs(outputs, base_url, preview) if t.service == service]
+        except SmokeInputError as exc:
+            return [str(exc)]
+        results = run_checks(targets, RetryPolicy())
+        for result in results:
+            err.print(summary_line(result))
+        return [f"{r.target.service}: {r.error}" for r in results if not r.ok]
+
+    return check
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if not yes and not typer.confirm(question, default=False, err=True):
+        err.print("cancelled")
+        raise typer.Exit(1)
+
+
+def _summary(changes: dict[str, int] | None) -> str:
+    changes = changes or {}
+    return ", ".join(f"{count} {op}" for op, count in sorted(changes.items()) if op != "same") or "no changes"
+
+
+def preview_command(
+    stack: str = STACK,
+    diff: bool = typer.Option(False, "--diff", help="Print the detailed diff."),
+    refresh: bool = typer.Option(False, "--refresh", help="Refresh state from the cluster first."),
+    expect_no_changes: bool = typer.Option(False, "--expect-no-changes", help="Fail when anything would change."),
+    as_json: bool = typer.Option(False, "--json", help="Print the change summary as JSON."),
+) -> None:
+    """Preview with the policy pack; a change summary per resource type."""
+    with _failures():
+        target = open_stack(stack)
+        events: list[auto.events.EngineEvent] = []
+        try:
+            result = target.handle.preview(
+                diff=diff,
+                refresh=refresh,
+                expect_no_changes=expect_no_changes,
+                on_event=events.append,
+                on_output=(lambda line: out.print(escape(line), highlight=False)) if diff and not as_json else None,
+                color="never",
+                **policy_args(stack),
+            )
+        except auto.errors.CommandError as exc:
+            findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
+            raise release.ReleaseError(
+                "preview failed" if not findings else "the policy pack refused the preview", findings
+            ) from exc
+        by_type: dict[str, dict[str, int]] = {}
+        for event in events:
+            pre = event.resource_pre_event
+            if pre is not None and pre.metadata.op != auto.OpType.SAME:
+                counts = by_type.setdefault(pre.metadata.type, {})
+                counts[pre.metadata.op.value] = counts.get(pre.metadata.op.value, 0) + 1
+        if as_json:
+            print(json.dumps({"changes": by_type, "summary": result.change_summary}, indent=2, default=str))
+            return
+        table = Table("resource type", "changes")
+        for kind, counts in sorted(by_type.items()):
+            table.add_row(kind, ", ".join(f"{n} {op}" for op, n in sorted(counts.items())))
+        out.print(table if by_type else "no changes")
+
+
+def up_command(
+    stack: str = STACK,
+    yes: bool = YES,
+    message: str = typer.Option("azora up", "--message", "-m", help="Update message in the stack history."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+) -> None:
+    """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed."""
+    with _failures():
+        target = open_stack(stack)
+        due = release.due_scale_downs(target.azora_config().get("services") or {})
+        if due:
+            err.print(f"old colours past scaleDownDelaySeconds: {', '.join(due)} (scaling them down)")
+            release.scale_down(target, progress=_progress(verbose))
+        events: list[auto.events.EngineEvent] = []
+        preview = target.handle.preview(on_event=events.append, color="never", **policy_args(stack))
+        out.print(f"preview: {_summary(preview.change_summary)}")
+        if not [op for op in preview.change_summary if op != auto.OpType.SAME]:
+            return
+        _confirm(f"apply these changes to {stack}?", yes)
+        result = release.apply(target, message, _progress(verbose))
+        out.print(f"[green]✓[/] {stack}: {_summary(result.summary.resource_changes)}")
+
+
+def deploy_command(
+    stack: str = STACK,
+    service: str = typer.Option(..., "--service", help="The service to ship.", show_default=False),
+    version: str = typer.Option(..., "--version", help="The image tag for the idle colour.", show_default=False),
+    auto_promote: bool = typer.Option(False, "--auto-promote", help="Promote when the preview smoke passes."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>."),
+    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke checks."),
+    yes: bool = YES,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+) -> None:
+    """Put VERSION on the idle colour at full size, apply, smoke the preview Service."""
+    with _failures():
+        target = open_stack(stack)
+        _confirm(f"deploy {service} {version} to the idle colour of {stack}?", yes)
+        result = release.deploy(
+            target, service, version, _smoke(target, base_url, no_smoke), auto_promote, _progress(verbose)
+        )
+        if result.smoke_failures:
+            err.print(f"[red]✗[/] preview smoke failed: {escape('; '.join(result.smoke_failures))}")
+            raise typer.Exit(1)
+        out.print(f"[green]✓[/] {service} {version} runs on {result.color} (preview Service {service}-preview)")
+        if result.promoted is not None:
+            _report_promotion(result.promoted)
+        else:
+            out.print(f"promote with: azora promote --stack {stack} --service {service}")
+
+
+def _report_promotion(result: release.PromoteResult) -> None:
+    if result.rolled_back:
+        err.print(
+            f"[red]✗[/] {result.service}: post-promotion smoke failed; switched back to {result.from_color}: "
+            f"{escape('; '.join(result.smoke_failures))}"
+        )
+        raise typer.Exit(1)
+    out.print(f"[green]✓[/] {result.service} is live on {result.to_color}")
+
+
+def promote_command(
+    stack: str = STACK,
+    service: str = typer.Option(..., "--service", help="The service to switch.", show_default=False),
+    base_url: str | None = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>."),
+    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the post-promotion smoke checks."),
+    yes: bool = YES,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+) -> None:
+    """Switch the active colour; if the post-promotion smoke fails, switch back at once."""
+    with _failures():
+        target = open_stack(stack)
+        _confirm(f"switch {service} of {stack} to its idle colour?", yes)
+        _report_promotion(release.promote(target, service, _smoke(target, base_url, no_smoke), _progress(verbose)))
+
+
+def scale_down_command(
+    stack: str = STACK,
+    service: str | None = typer.Option(None, "--service", help="Only this service."),
+    now: bool = typer.Option(False, "--now", help="Do not wait for scaleDownDelaySeconds."),
+    yes: bool = YES,
+) -> None:
+    """Drop old colours to their preview replicas once scaleDownDelaySeconds has passed."""
+    with _failures():
+        target = open_stack(stack)
+        _confirm(f"scale down old colours of {stack}?", yes)
+        done = release.scale_down(target, service, force=now)
+        out.print(f"scaled down: {', '.join(done)}" if done else "nothing to scale down yet")
+
+
+def rollback_command(
+    stack: str = STACK,
+    to_version: int | None = typer.Option(None, "--to-version", help="Update number from `azora history`."),
+    yes: bool = YES,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+) -> None:
+    """Restore the config of an earlier successful update and apply it."""
+    with _failures():
+        target = open_stack(stack)
+        plan = release.plan_rollback(target, to_version)
+        out.print(f"rollback {stack} to update {plan.version} ({escape(plan.message)}); config keys that change:")
+        for key, _before, _after in plan.changes:
+            out.print(f"  {escape(key)}")
+        _confirm("apply?", yes)
+        result = release.rollback(target, plan, _progress(verbose))
+        out.print(f"[green]✓[/] rolled back: {_summary(result.summary.resource_changes)}")
+
+
+def history_command(
+    stack: str = STACK,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One row per update: version, time, kind, result, message, colours and versions."""
+    with _failures():
+        rows = release.history(open_stack(stack))
+        if as_json:
+            print(json.dumps([asdict(row) for row in rows], indent=2))
+            return
+        table = Table("version", "time", "kind", "result", "message", "services (active: blue / green)")
+        for row in rows:
+            services = "\n".join(
+                f"{name}: {svc['activeColor']} {svc['versions'].get('blue', '-')} / {svc['versions'].get('green', '-')}"
+                for name, svc in sorted(row.services.items())
+            )
+            table.add_row(str(row.version), row.time[:19], row.kind, row.result, escape(row.message), services)
+        out.print(table)

@@ -1,0 +1,139 @@
+"""The release workflow through the `azora` command, on the real engine in render mode.
+
+A scratch copy of the staging stack (own project directory, `file://` backend and passphrase)
+stands in for the real one; the commands find it through AZORA_PROJECT_DIR and
+PULUMI_BACKEND_URL, exactly as they would find a user's project and backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from azora.engine import ScratchStack
+from azora.toolchain import Toolchain
+from tests.standin.server import run_standin
+
+pytestmark = pytest.mark.integration
+
+AZORA = Path(sys.executable).parent / "azora"
+
+
+class Project:
+    def __init__(self, scratch: ScratchStack, manifests: Path):
+        self.scratch = scratch
+        self.manifests = manifests
+        self.env = {
+            **os.environ,
+            "AZORA_PROJECT_DIR": str(scratch.project_dir),
+            "PULUMI_BACKEND_URL": f"file://{scratch.backend_dir}",
+            "PULUMI_CONFIG_PASSPHRASE": "scratch",
+            "COLUMNS": "250",  # one table row per line
+        }
+
+    def azora(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(AZORA), *args], capture_output=True, text=True, timeout=600, env=self.env, check=False
+        )
+        assert "Traceback" not in done.stdout + done.stderr, done.stderr
+        return done
+
+    def history(self) -> list[dict[str, Any]]:
+        done = self.azora("history", "--stack", "staging", "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def rendered(self) -> dict[str, Any]:
+        return {
+            str(path.relative_to(self.manifests)): yaml.safe_load(path.read_text())
+            for path in sorted(self.manifests.rglob("*.yaml"))
+        }
+
+    def active_selector(self, service: str) -> str:
+        document = self.rendered()[f"1-manifest/v1-service-azora-staging-{service}.yaml"]
+        return document["spec"]["selector"]["azora.io/color"]
+
+
+@pytest.fixture
+def project(toolchain: Toolchain, tmp_path: Path) -> Iterator[Project]:
+    manifests = tmp_path / "manifests"
+
+    def edit(azora: dict[str, Any]) -> None:
+        azora["renderDir"] = str(manifests)
+        azora["skipCharts"] = True
+
+    with ScratchStack("staging", toolchain, edit=edit) as scratch:
+        yield Project(scratch, manifests)
+
+
+def test_deploy_promote_then_rollback_restores_the_first_release(project: Project) -> None:
+    first = project.azora("up", "--stack", "staging", "--yes", "--message", "release v1")
+    assert first.returncode == 0, first.stderr
+    v1_config = project.scratch.azora_config()["services"]
+    v1_manifests = project.rendered()
+
+    deployed = project.azora(
+        "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert "payment 2.1.0 runs on green" in deployed.stdout
+    promoted = project.azora("promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke")
+    assert promoted.returncode == 0, promoted.stderr
+    assert project.active_selector("payment") == "green"
+
+    rolled = project.azora("rollback", "--stack", "staging", "--yes")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "rollback staging to update 1 (release v1)" in rolled.stdout
+    assert "azora:services" in rolled.stdout
+    assert project.scratch.azora_config()["services"] == v1_config
+    assert project.rendered() == v1_manifests
+
+    history = project.history()
+    assert [row["message"] for row in history] == [
+        "azora rollback to update 1",
+        "azora promote payment to green",
+        "azora deploy payment 2.1.0 to green (preview)",
+        "release v1",
+    ]
+    assert [row["version"] for row in history] == [4, 3, 2, 1]
+    assert history[1]["services"]["payment"] == {
+        "activeColor": "green",
+        "versions": {"blue": "2.0.4", "green": "2.1.0"},
+    }
+    assert history[0]["services"]["payment"]["activeColor"] == "blue"
+    table = project.azora("history", "--stack", "staging")
+    assert table.returncode == 0 and "azora rollback to update 1" in table.stdout
+
+
+def test_promote_switches_back_when_the_post_promotion_smoke_fails(project: Project) -> None:
+    assert project.azora("up", "--stack", "staging", "--yes").returncode == 0
+    deployed = project.azora(
+        "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    with run_standin(unhealthy={"payment"}, lifetime=600) as standin:
+        promoted = project.azora(
+            "promote", "--stack", "staging", "--service", "payment", "--yes", "--base-url", standin.base_url
+        )
+        assert standin.health_hits("payment") >= 1
+    assert promoted.returncode == 1
+    assert "post-promotion smoke failed; switched back to blue" in promoted.stderr
+    assert project.active_selector("payment") == "blue"
+    history = project.history()
+    assert history[0]["message"].startswith("azora promote payment: fast rollback to blue")
+    assert history[1]["message"] == "azora promote payment to green"
+
+
+def test_rollback_refuses_an_update_that_does_not_exist(project: Project) -> None:
+    assert project.azora("up", "--stack", "staging", "--yes").returncode == 0
+    refused = project.azora("rollback", "--stack", "staging", "--to-version", "7", "--yes")
+    assert refused.returncode == 1
+    assert "has no update 7 (updates: 1)" in refused.stderr
