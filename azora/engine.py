@@ -37,6 +37,14 @@ class EngineError(RuntimeError):
     """Something the engine reported, rephrased for the user (never a traceback)."""
 
 
+class UpdateError(EngineError):
+    """An update the engine or the policy pack refused; `findings` are the mandatory violations."""
+
+    def __init__(self, message: str, findings: list[PolicyFinding] | None = None):
+        super().__init__(message)
+        self.findings = findings or []
+
+
 def placeholder_secret(key: str) -> str:
     return f"<secret:{key}>"
 
@@ -201,8 +209,27 @@ def policy_findings(events: list[auto.events.EngineEvent]) -> list[PolicyFinding
     return findings
 
 
-def summarise(findings: list[PolicyFinding]) -> str:
-    return "\n".join(f"{f.enforcement}: {f.policy}: {f.message}" for f in findings)
+def engine_diagnostics(exc: auto.errors.CommandError) -> str:
+    """The useful lines of a failed engine run (its `error:` diagnostics), not the transcript."""
+    lines = [line.strip() for line in str(exc).splitlines() if "error:" in line]
+    return "; ".join(dict.fromkeys(lines)) or str(exc)[-1500:]
+
+
+def run_update(
+    handle: auto.Stack, stack: str, message: str | None = None, progress: Callable[[str], None] | None = None
+) -> auto.UpResult:
+    """`pulumi up` with the policy pack. A refusal raises UpdateError naming the rules."""
+    events: list[auto.events.EngineEvent] = []
+    try:
+        return handle.up(
+            message=message, on_event=events.append, on_output=progress, color="never", **policy_args(stack)
+        )
+    except auto.errors.CommandError as exc:
+        findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
+        what = f" ({message})" if message else ""
+        if findings:
+            raise UpdateError(f"the policy pack refused the update of {stack}{what}", findings) from None
+        raise UpdateError(f"the update of {stack} failed{what}: {engine_diagnostics(exc)}") from None
 
 
 class ProjectStack(StackFileMixin):

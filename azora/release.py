@@ -21,7 +21,7 @@ from pulumi import automation as auto
 
 from azora.config.errors import ConfigError
 from azora.config.load import decode_config_value, validate_raw
-from azora.engine import EngineError, PolicyFinding, policy_args, policy_findings
+from azora.engine import UpdateError, run_update
 
 ROLLBACK_PREFIX = "azora rollback"
 # Messages of the release workflow's own steps: a default rollback goes back past all of them
@@ -40,10 +40,8 @@ class Target(Protocol):
     def set_azora(self, key: str, value: Any) -> None: ...
 
 
-class ReleaseError(EngineError):
-    def __init__(self, message: str, findings: list[PolicyFinding] | None = None):
-        super().__init__(message)
-        self.findings = findings or []
+class ReleaseError(UpdateError):
+    """A release step that cannot proceed (bad service, no earlier update, refused update)."""
 
 
 # A smoke check: (service, preview?) -> list of failures (empty when healthy).
@@ -86,26 +84,8 @@ def _validate(target: Target, services: dict[str, Any]) -> None:
 
 
 def apply(target: Target, message: str, progress: Callable[[str], None] | None = None) -> auto.UpResult:
-    """`pulumi up` with the policy pack; a refusal becomes a ReleaseError naming the rules."""
-    events: list[auto.events.EngineEvent] = []
-    try:
-        return target.handle.up(
-            message=message,
-            on_event=events.append,
-            on_output=progress,
-            color="never",
-            **policy_args(target.stack),
-        )
-    except auto.errors.CommandError as exc:
-        findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
-        if findings:
-            raise ReleaseError(f"the policy pack refused the update ({message})", findings) from None
-        raise ReleaseError(f"update failed ({message}): {_diagnostics(exc)}") from None
-
-
-def _diagnostics(exc: auto.errors.CommandError) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if "error:" in line]
-    return "; ".join(dict.fromkeys(lines)) or str(exc)[-1500:]
+    """`pulumi up` of the target with the policy pack (see engine.run_update)."""
+    return run_update(target.handle, target.stack, message, progress)
 
 
 # ----------------------------------------------------------------------------- deploy

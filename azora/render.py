@@ -20,11 +20,10 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import requests
-from pulumi import automation as auto
 
 from azora.config.load import load_stack_file
 from azora.config.model import ChartSpec
-from azora.engine import ROOT, EngineError, PolicyFinding, ScratchStack, policy_args, policy_findings
+from azora.engine import ROOT, ScratchStack, UpdateError, run_update
 from azora.toolchain import Toolchain
 
 ChartMode = Literal["auto", "render", "skip"]
@@ -39,10 +38,8 @@ class RenderResult:
     seconds: float = 0.0
 
 
-class RenderError(EngineError):
-    def __init__(self, message: str, findings: list[PolicyFinding] | None = None):
-        super().__init__(message)
-        self.findings = findings or []
+class RenderError(UpdateError):
+    """The stack cannot be rendered (the engine or the policy pack refused)."""
 
 
 def chart_reachable(spec: ChartSpec) -> bool:
@@ -103,26 +100,10 @@ def render(
             azora["skipCharts"] = True
 
     started = time.monotonic()
-    events: list[auto.events.EngineEvent] = []
     with ScratchStack(stack, toolchain, edit=configure) as scratch:
         try:
-            scratch.handle.up(
-                on_event=events.append,
-                on_output=progress,
-                color="never",
-                **policy_args(stack),
-            )
-        except auto.errors.CommandError as exc:
-            findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
-            if findings:
-                raise RenderError(f"policy pack refused the {stack} stack", findings) from None
-            raise RenderError(_engine_message(exc)) from None
+            run_update(scratch.handle, stack, f"azora render {stack}", progress)
+        except UpdateError as exc:
+            raise RenderError(str(exc), exc.findings) from None
     files = sorted(p for p in out_dir.rglob("*.yaml"))
     return RenderResult(out_dir, files, skipped, time.monotonic() - started)
-
-
-def _engine_message(exc: auto.errors.CommandError) -> str:
-    """The useful lines of a failed engine run (its diagnostics), not the whole transcript."""
-    text = str(exc)
-    lines = [line.strip() for line in text.splitlines() if "error:" in line or "Error" in line]
-    return "\n".join(dict.fromkeys(lines)) or text[-2000:]

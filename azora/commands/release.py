@@ -24,7 +24,7 @@ from azora import release
 from azora.config.errors import ConfigError
 from azora.config.load import load_stack_file
 from azora.console import err, out
-from azora.engine import ROOT, EngineError, ProjectStack, policy_args, policy_findings
+from azora.engine import ROOT, EngineError, ProjectStack, UpdateError, policy_args, policy_findings
 from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
 from azora.toolchain import ToolchainError, ensure_toolchain
 
@@ -41,7 +41,7 @@ def _failures() -> Iterator[None]:
         for line in str(exc).splitlines():
             err.print(f"[red]✗[/] {escape(line)}")
         raise typer.Exit(1) from None
-    except release.ReleaseError as exc:
+    except UpdateError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         for finding in exc.findings:
             err.print(f"  [red]{finding.enforcement}[/] {escape(finding.policy)}: {escape(finding.message)}")
