@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,34 +20,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from azora import release
-from azora.config.errors import ConfigError
+from azora.commands.errors import user_errors
 from azora.config.load import load_stack_file
 from azora.console import err, out
-from azora.engine import ROOT, EngineError, ProjectStack, UpdateError, policy_args, policy_findings
+from azora.engine import ROOT, ProjectStack, policy_args, policy_findings
 from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
-from azora.toolchain import ToolchainError, ensure_toolchain
+from azora.toolchain import ensure_toolchain
 
 STACK = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or production.", show_default=False)
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
-
-
-@contextmanager
-def _failures() -> Iterator[None]:
-    """Every known failure becomes a red message and exit 1, never a traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        for line in str(exc).splitlines():
-            err.print(f"[red]✗[/] {escape(line)}")
-        raise typer.Exit(1) from None
-    except UpdateError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        for finding in exc.findings:
-            err.print(f"  [red]{finding.enforcement}[/] {escape(finding.policy)}: {escape(finding.message)}")
-        raise typer.Exit(1) from None
-    except (EngineError, ToolchainError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
 
 
 def open_stack(stack: str) -> ProjectStack:
@@ -105,7 +85,7 @@ def preview_command(
     as_json: bool = typer.Option(False, "--json", help="Print the change summary as JSON."),
 ) -> None:
     """Preview with the policy pack; a change summary per resource type."""
-    with _failures():
+    with user_errors():
         target = open_stack(stack)
         events: list[auto.events.EngineEvent] = []
         try:
@@ -145,7 +125,7 @@ def up_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
 ) -> None:
     """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed."""
-    with _failures():
+    with user_errors():
         target = open_stack(stack)
         due = release.due_scale_downs(target.azora_config().get("services") or {})
         if due:
@@ -172,7 +152,7 @@ def deploy_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
 ) -> None:
     """Put VERSION on the idle colour at full size, apply, smoke the preview Service."""
-    with _failures():
+    with user_errors():
         target = open_stack(stack)
         _confirm(f"deploy {service} {version} to the idle colour of {stack}?", yes)
         result = release.deploy(
@@ -207,7 +187,7 @@ def promote_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
 ) -> None:
     """Switch the active colour; if the post-promotion smoke fails, switch back at once."""
-    with _failures():
+    with user_errors():
         target = open_stack(stack)
         _confirm(f"switch {service} of {stack} to its idle colour?", yes)
         _report_promotion(release.promote(target, service, _smoke(target, base_url, no_smoke), _progress(verbose)))
@@ -220,7 +200,7 @@ def scale_down_command(
     yes: bool = YES,
 ) -> None:
     """Drop old colours to their preview replicas once scaleDownDelaySeconds has passed."""
-    with _failures():
+    with user_errors():
         target = open_stack(stack)
         _confirm(f"scale down old colours of {stack}?", yes)
         done = release.scale_down(target, service, force=now)
@@ -234,7 +214,7 @@ def rollback_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
 ) -> None:
     """Restore the config of an earlier successful update and apply it."""
-    with _failures():
+    with user_errors():
         target = open_stack(stack)
         plan = release.plan_rollback(target, to_version)
         out.print(f"rollback {stack} to update {plan.version} ({escape(plan.message)}); config keys that change:")
@@ -250,7 +230,7 @@ def history_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One row per update: version, time, kind, result, message, colours and versions."""
-    with _failures():
+    with user_errors():
         rows = release.history(open_stack(stack))
         if as_json:
             print(json.dumps([asdict(row) for row in rows], indent=2))

@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from azora.config.errors import ConfigError
+from azora.commands.errors import user_errors
 from azora.console import err, out
-from azora.render import ChartMode, RenderError, render
-from azora.toolchain import ToolchainError, ensure_toolchain
+from azora.render import ChartMode, render
+from azora.toolchain import ensure_toolchain
 
 app = typer.Typer(help="Render a stack's manifests without a cluster.")
 
@@ -28,22 +28,10 @@ def render_command(
         err.print(f"[red]error:[/] --charts must be auto, render or skip, got {escape(charts)!r}")
         raise typer.Exit(2)
     mode: ChartMode = charts  # type: ignore[assignment]
-    try:
+    with user_errors():
         toolchain = ensure_toolchain(err)
         with err.status(f"rendering {stack} through the Pulumi engine (policy pack on)"):
             result = render(stack, out_dir, toolchain, mode)
-    except ConfigError as exc:
-        for line in str(exc).splitlines():
-            err.print(f"[red]✗[/] {escape(line)}")
-        raise typer.Exit(1) from None
-    except RenderError as exc:
-        err.print(f"[red]render failed:[/] {escape(str(exc))}")
-        for finding in exc.findings:
-            err.print(f"  [red]{finding.enforcement}[/] {escape(finding.policy)}: {escape(finding.message)}")
-        raise typer.Exit(1) from None
-    except ToolchainError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
     for skipped in result.skipped_charts:
         err.print(f"[yellow]left out:[/] {escape(skipped)} (repository not reachable)")
     out.print(f"[green]✓[/] {len(result.files)} manifests in {result.out_dir} ({result.seconds:.1f} s)")
