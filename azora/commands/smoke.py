@@ -137,9 +137,15 @@ def _outputs(
     if read_outputs is not None:
         try:
             return read_outputs(stack)
-        except OutputsUnavailable as exc:
+        except ConfigError as exc:
+            raise SmokeInputError(str(exc)) from None
+        # The reader is a plug-in (the Pulumi engine): whatever it raises (no toolchain, no
+        # such stack, backend down) is reported in one line, never as a traceback.
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, OutputsUnavailable) else f"{type(exc).__name__}: {exc}"
             if base_url is None:
-                raise SmokeInputError(f"stack {stack}: cannot read stack outputs: {exc}") from None
+                raise SmokeInputError(f"stack {stack}: cannot read stack outputs: {reason}") from None
+            err.print(f"[yellow]warning:[/] stack outputs unavailable ({escape(reason)}); using Pulumi.{stack}.yaml")
     if base_url is None:
         raise SmokeInputError(
             f"stack {stack}: reading live stack outputs needs the Pulumi engine, which is not available here; "

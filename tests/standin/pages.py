@@ -38,7 +38,7 @@ def layout(title: str, body: str, user: User | None, cart_count: int = 0, notice
     return f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{escape(title)} · Azora</title>
-<style>body{{font-family:sans-serif;margin:2rem}} nav a,nav span{{margin-right:1rem}} .inline{{display:inline}}</style>
+<style>body{{font-family:sans-serif;margin:2rem}} nav>a,nav>span{{margin-right:1rem}} .inline{{display:inline}}</style>
 </head>
 <body>
 <header><nav aria-label="Main">

@@ -71,7 +71,7 @@ def run_standin(
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    watchdog = threading.Timer(lifetime, server.shutdown)
+    watchdog = threading.Timer(lifetime, _stop, args=(server,))
     watchdog.daemon = True
     thread.start()
     watchdog.start()
@@ -79,9 +79,14 @@ def run_standin(
         yield StandIn(server, state)
     finally:
         watchdog.cancel()
-        server.shutdown()
-        server.server_close()
+        _stop(server)
         thread.join(timeout=5)
+
+
+def _stop(server: ThreadingHTTPServer) -> None:
+    """Stop serving and close the listening socket, so clients get "refused", not a hang."""
+    server.shutdown()  # returns at once when already stopped (the watchdog fired first)
+    server.server_close()
 
 
 Reply = tuple[int, str, dict[str, str]]  # status, HTML or JSON text, extra headers
