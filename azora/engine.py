@@ -12,7 +12,6 @@ Two kinds of workspace:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -274,7 +273,3 @@ class ProjectStack(StackFileMixin):
             self.handle = auto.Stack.create_or_select(stack, self.workspace)
         except auto.errors.CommandError as exc:
             raise EngineError(f"cannot open stack {stack!r} on {backend or 'the configured backend'}: {exc}") from None
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
