@@ -1,12 +1,16 @@
 """The Azora platform program: load the validated stack config, build the platform, export."""
 
+from pathlib import Path
+
 import pulumi
 
-from azora.config.program import load_program_config
+from azora.config.program import kubeconfig_path, load_program_config
 from components.platform import AzoraPlatform
 
-config, secrets = load_program_config(pulumi.get_stack())
-platform = AzoraPlatform("azora", {"config": config, "secrets": secrets})
+stack = pulumi.get_stack()
+config, secrets = load_program_config(stack)
+kubeconfig = kubeconfig_path(config, stack, Path(__file__).resolve().parent)
+platform = AzoraPlatform("azora", {"config": config, "secrets": secrets, "kubeconfig": kubeconfig})
 
 pulumi.export("environment", config.environment)
 pulumi.export("namespace", platform.namespace)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from azora.commands import config, e2e, policy, release, render, smoke, tools
+from azora.commands import cluster, config, e2e, policy, release, render, smoke, tools
 
 app = typer.Typer(
     name="azora",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.add_typer(config.app, name="config")
 app.add_typer(policy.app, name="policy")
 app.add_typer(tools.app, name="tools")
+app.add_typer(cluster.app, name="cluster")
 app.command("render")(render.render_command)
 app.command("preview")(release.preview_command)
 app.command("up")(release.up_command)

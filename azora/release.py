@@ -88,6 +88,23 @@ def apply(target: Target, message: str, progress: Callable[[str], None] | None =
     return run_update(target.handle, target.stack, message, progress)
 
 
+def _apply_services(
+    target: Target, services: dict[str, Any], message: str, progress: Callable[[str], None] | None
+) -> auto.UpResult:
+    """Validate the edited services, write them to the stack file and apply. If the update is
+    refused or fails, the file gets its previous services back, so it never claims a release
+    the cluster did not take (the next `azora up` converges anything partly applied)."""
+    _validate(target, services)
+    before = target.azora_config().get("services")
+    target.set_azora("services", services)
+    try:
+        return apply(target, message, progress)
+    except UpdateError as exc:
+        target.set_azora("services", before)
+        exc.args = (f"{exc.args[0]}; Pulumi.{target.stack}.yaml is unchanged",)
+        raise
+
+
 # ----------------------------------------------------------------------------- deploy
 
 
@@ -116,9 +133,7 @@ def deploy(
     svc["versions"] = {**svc.get("versions", {}), idle: version}
     svc["idleScaledUp"] = True
     services[service] = svc
-    _validate(target, services)
-    target.set_azora("services", services)
-    apply(target, f"azora deploy {service} {version} to {idle} (preview)", progress)
+    _apply_services(target, services, f"azora deploy {service} {version} to {idle} (preview)", progress)
     result = DeployResult(service, idle, version)
     if smoke is not None:
         result.smoke_failures = smoke(service, True)
@@ -149,9 +164,7 @@ def _switch(target: Target, service: str, to_color: str, message: str, progress:
     svc["idleScaledUp"] = True
     svc["promotedAt"] = _now().isoformat()
     services[service] = svc
-    _validate(target, services)
-    target.set_azora("services", services)
-    apply(target, message, progress)
+    _apply_services(target, services, message, progress)
 
 
 def promote(
@@ -214,9 +227,7 @@ def scale_down(
         svc = dict(services[name])
         svc.pop("idleScaledUp", None)
         services[name] = svc
-    _validate(target, services)
-    target.set_azora("services", services)
-    apply(target, f"azora scale-down {' '.join(chosen)}", progress)
+    _apply_services(target, services, f"azora scale-down {' '.join(chosen)}", progress)
     return chosen
 
 

@@ -171,7 +171,7 @@ class BlueGreenService(pulumi.ComponentResource):
             **labels.standard(self._svc_name, component="service"),
             labels.ENVIRONMENT: args["environment"],
             labels.COLOR: color,
-            labels.VERSION: version,
+            labels.VERSION: labels.label_value(version),
         }
         env_vars = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(env.items())]
         env_vars += [
@@ -231,7 +231,11 @@ class BlueGreenService(pulumi.ComponentResource):
             f"{self._svc_name}-{color}",
             metadata=self._meta(
                 f"{self._svc_name}-{color}",
-                {labels.ENVIRONMENT: args["environment"], labels.COLOR: color, labels.VERSION: version},
+                {
+                    labels.ENVIRONMENT: args["environment"],
+                    labels.COLOR: color,
+                    labels.VERSION: labels.label_value(version),
+                },
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,

@@ -30,3 +30,10 @@ def selector(name: str, color: str | None = None) -> dict[str, str]:
     if color:
         labels[COLOR] = color
     return labels
+
+
+def label_value(text: str) -> str:
+    """`text` as a label value, the way Helm charts treat versions (`trunc 63 | trimSuffix`):
+    at most 63 characters, ending in a letter or digit. An image tag may be 128 characters;
+    the full tag stays in the image reference and in AZORA_VERSION."""
+    return text[:63].rstrip("-_.")

@@ -104,10 +104,16 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResource(request)
 
 
+MOCK_KUBECONFIG = Path(__file__).parent / "fixtures" / "kubeconfig-unreachable.yaml"
+
+
 def stack_config(stack: str, edit: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, str], list[str]]:
     """The Pulumi config a real engine would pass for `Pulumi.<stack>.yaml`, with test secrets."""
     raw, _ = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
     raw = copy.deepcopy(raw)
+    if "kubeconfig" in raw:
+        # The mocks need no cluster; the program only checks that the file exists.
+        raw["kubeconfig"] = str(MOCK_KUBECONFIG)
     if edit is not None:
         edit(raw)
     config: dict[str, str] = {}

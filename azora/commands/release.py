@@ -20,10 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from azora import release
+from azora.cluster.layout import ClusterError
+from azora.cluster.lifecycle import check_target
 from azora.commands.errors import user_errors
-from azora.config.load import load_stack_file
+from azora.config.load import load_stack_file, resolve_kubeconfig
 from azora.console import err, out
-from azora.engine import ROOT, ProjectStack, policy_args, policy_findings
+from azora.engine import ROOT, EngineError, ProjectStack, policy_args, policy_findings
+from azora.recovery import recover
 from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
 from azora.toolchain import ensure_toolchain
 
@@ -31,15 +34,23 @@ STACK = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or p
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
 
-def open_stack(stack: str) -> ProjectStack:
+def open_stack(stack: str, needs_cluster: bool = True) -> ProjectStack:
+    """The project's stack, after its file validates and (for commands that reach the
+    cluster) its embedded cluster, if it targets one, is running."""
     project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
-    load_stack_file(project / f"Pulumi.{stack}.yaml")  # validate before touching any state
+    config = load_stack_file(project / f"Pulumi.{stack}.yaml")  # validate before touching any state
+    kubeconfig = resolve_kubeconfig(config, project)
+    if needs_cluster and kubeconfig is not None:
+        try:
+            check_target(kubeconfig)
+        except ClusterError as exc:
+            raise EngineError(f"Pulumi.{stack}.yaml: azora:kubeconfig: {exc}") from None
     return ProjectStack(stack, ensure_toolchain(err), project)
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
     """The live outputs of a stack, for `azora smoke --stack S` without --outputs."""
-    target = open_stack(stack)
+    target = open_stack(stack, needs_cluster=False)
     return {key: value.value for key, value in target.handle.outputs().items()}
 
 
@@ -124,9 +135,13 @@ def up_command(
     message: str = typer.Option("azora up", "--message", "-m", help="Update message in the stack history."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
 ) -> None:
-    """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed."""
+    """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed.
+    First recovers from an interrupted update (stale lock, pending operations)."""
     with user_errors():
         target = open_stack(stack)
+        recovery = recover(target.handle, target.pulumi, target.project_dir, target.env)
+        for line in recovery.lines():
+            err.print(f"[yellow]recovered:[/] {escape(line)}")
         due = release.due_scale_downs(target.azora_config().get("services") or {})
         if due:
             err.print(f"old colours past scaleDownDelaySeconds: {', '.join(due)} (scaling them down)")
@@ -231,7 +246,7 @@ def history_command(
 ) -> None:
     """One row per update: version, time, kind, result, message, colours and versions."""
     with user_errors():
-        rows = release.history(open_stack(stack))
+        rows = release.history(open_stack(stack, needs_cluster=False))
         if as_json:
             print(json.dumps([asdict(row) for row in rows], indent=2))
             return

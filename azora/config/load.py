@@ -319,3 +319,12 @@ def _line_of(path: KeyPath, lines: dict[KeyPath, int]) -> int | None:
         if path[:end] in lines:
             return lines[path[:end]]
     return None
+
+
+def resolve_kubeconfig(config: m.StackConfig, project_dir: Path) -> Path | None:
+    """The kubeconfig file a stack targets: `azora:kubeconfig` resolved against the project
+    directory, or None for the ambient one (and in render mode, which needs no cluster)."""
+    if config.render_dir is not None or config.kubeconfig is None:
+        return None
+    path = Path(config.kubeconfig).expanduser()
+    return path if path.is_absolute() else project_dir / path

@@ -455,6 +455,11 @@ class StackConfig(Model):
         default_factory=dict, description="Other third-party Helm charts by release name."
     )
     render_dir: str | None = Field(default=None, description="Write manifests to this directory instead of a cluster.")
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Kubeconfig file of the target cluster (relative paths: from the project root); "
+        "default: the ambient KUBECONFIG. The local stack names the embedded cluster's.",
+    )
     skip_charts: bool = Field(
         default=False,
         description="Leave out every third-party chart (render without network; set by `azora render`).",

@@ -5,13 +5,14 @@ This is the one place the program touches `pulumi.Config`; components receive th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from azora.config.errors import ConfigError
-from azora.config.load import NAMESPACE, decode_config_value, validate_raw
+from azora.config.load import NAMESPACE, decode_config_value, resolve_kubeconfig, validate_raw
 from azora.config.model import SECRET_KEYS, StackConfig
 
 
@@ -47,3 +48,19 @@ def load_program_config(stack: str) -> tuple[StackConfig, dict[str, pulumi.Outpu
     azora = pulumi.Config("azora")
     secrets = {key: azora.require_secret(key) for key in SECRET_KEYS if key in raw}
     return config, secrets
+
+
+def kubeconfig_path(config: StackConfig, stack: str, fallback_dir: Path) -> str | None:
+    """The kubeconfig file the provider should use (see load.resolve_kubeconfig), relative to
+    the project directory the engine names (`fallback_dir` when it names none, as under mocks).
+    Raises pulumi.RunError, before any resource exists, when the file is missing."""
+    project_dir = Path(pulumi.get_root_directory() or fallback_dir)
+    path = resolve_kubeconfig(config, project_dir)
+    if path is None:
+        return None
+    if not path.is_file():
+        raise pulumi.RunError(
+            f"Pulumi.{stack}.yaml: azora:kubeconfig: {path} does not exist; "
+            "start the embedded cluster with `azora cluster up` (or point the key at your cluster's kubeconfig)"
+        )
+    return str(path)

@@ -26,6 +26,8 @@ def _kubernetes_counts(run: ProgramRun) -> dict[str, int]:
 EXPECTED_COUNTS = {
     "local": {
         "azora:platform:AzoraPlatform": 1,
+        # the embedded cluster's kubeconfig (azora:kubeconfig)
+        "pulumi:providers:kubernetes": 1,
         "azora:namespace:Namespace": 1,
         "kubernetes:core/v1:Namespace": 1,
         "kubernetes:core/v1:ResourceQuota": 1,
@@ -143,6 +145,24 @@ def test_each_colour_runs_its_version_and_replica_count() -> None:
     assert (blue.inputs["spec"]["replicas"], green.inputs["spec"]["replicas"]) == (2, 1)
     local = mocked_stack("local")
     assert local.named(DEPLOYMENT, "web-green").inputs["spec"]["replicas"] == 0
+
+
+def test_a_long_image_tag_becomes_a_valid_version_label() -> None:
+    tag = "2.5.0-rc.1_" + "a" * 51 + ".build7"  # a valid 69-character image tag
+
+    def long_tag(raw: dict[str, Any]) -> None:
+        raw["services"]["payment"]["versions"]["green"] = tag
+
+    run = run_program("local", long_tag)
+    assert run.error is None
+    green = run.named(DEPLOYMENT, "payment-green")
+    assert _containers(green)[0]["image"] == f"ghcr.io/azora/payment:{tag}"
+    label = green.inputs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"]
+    # Helm's `trunc 63 | trimSuffix`: the first 63 characters end in ".", which goes
+    assert label == "2.5.0-rc.1_" + "a" * 51
+    assert len(label) == 62
+    assert green.inputs["metadata"]["labels"]["app.kubernetes.io/version"] == label
+    assert {"name": "AZORA_VERSION", "value": tag} in _containers(green)[0]["env"]
 
 
 def test_active_service_selects_configured_colour_and_preview_the_other(stack_run: ProgramRun) -> None:

@@ -1,0 +1,230 @@
+"""The processes of an embedded cluster: command lines, start order and health checks.
+
+Start order is the list order; each component must be healthy before the next starts. Every
+listener binds 127.0.0.1 on the ports fixed in `cluster.json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import urllib3
+
+from azora.cluster.layout import NODE_IP, POD_CIDR, SERVICE_CIDR, Layout, Ports
+from azora.cluster.pki import Pki
+
+# The controller-manager and scheduler serve /healthz with a self-signed certificate they make
+# themselves; only the API server's certificate is checked against our CA.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+# kwok: simulated pods get addresses in POD_CIDR; a Stage gives every Ingress the address
+# 127.0.0.1, which is what an ingress controller would report (the provider waits for it).
+KWOK_STAGES = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: ingress-load-balancer
+spec:
+  resourceRef:
+    apiGroup: networking.k8s.io/v1
+    kind: Ingress
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.loadBalancer.ingress'
+      operator: 'DoesNotExist'
+  next:
+    statusTemplate: |
+      loadBalancer:
+        ingress:
+        - ip: 127.0.0.1
+"""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a component's command line and health check need."""
+
+    layout: Layout
+    ports: Ports
+    pki: Pki
+    bin_dir: Path
+
+
+Health = Callable[[Context], str | None]  # None when healthy, else what is wrong
+
+
+def _get(url: str, **kwargs: object) -> requests.Response:
+    return requests.get(url, timeout=2, **kwargs)  # type: ignore[arg-type]
+
+
+def _probe(url: str, expect: Callable[[requests.Response], bool], **kwargs: object) -> str | None:
+    try:
+        response = _get(url, **kwargs)
+    except requests.RequestException as exc:
+        return f"{url}: {type(exc).__name__}"
+    if not expect(response):
+        return f"{url}: HTTP {response.status_code} {response.text[:200].strip()}"
+    return None
+
+
+def etcd_health(ctx: Context) -> str | None:
+    return _probe(
+        f"http://127.0.0.1:{ctx.ports.etcd_client}/health",
+        lambda r: r.ok and r.json().get("health") == "true",
+    )
+
+
+def apiserver_health(ctx: Context) -> str | None:
+    token = ctx.pki.tokens()["admin"]
+    return _probe(
+        f"https://127.0.0.1:{ctx.ports.apiserver}/readyz",
+        lambda r: r.ok,
+        verify=str(ctx.pki.ca_cert),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def _healthz(port_name: str) -> Health:
+    def check(ctx: Context) -> str | None:
+        return _probe(f"https://127.0.0.1:{getattr(ctx.ports, port_name)}/healthz", lambda r: r.ok, verify=False)
+
+    return check
+
+
+def kwok_health(ctx: Context) -> str | None:
+    return _probe(f"http://127.0.0.1:{ctx.ports.kwok}/healthz", lambda r: r.ok)
+
+
+def etcd_argv(ctx: Context) -> list[str]:
+    client = f"http://127.0.0.1:{ctx.ports.etcd_client}"
+    peer = f"http://127.0.0.1:{ctx.ports.etcd_peer}"
+    return [
+        str(ctx.bin_dir / "etcd"),
+        "--name=azora",
+        f"--data-dir={ctx.layout.etcd_data}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=azora={peer}",
+        "--initial-cluster-state=new",
+        # A disposable development store: skip fsync (a crash of the process loses nothing,
+        # only a crash of the machine could) and keep the log small.
+        "--unsafe-no-fsync=true",
+        "--snapshot-count=5000",
+        "--quota-backend-bytes=1073741824",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_argv(ctx: Context) -> list[str]:
+    pki = ctx.pki
+    return [
+        str(ctx.bin_dir / "kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{ctx.ports.etcd_client}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={ctx.ports.apiserver}",
+        f"--cert-dir={ctx.layout.pki}",
+        f"--tls-cert-file={pki.serving_cert}",
+        f"--tls-private-key-file={pki.serving_key}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--token-auth-file={pki.token_file}",
+        "--authorization-mode=RBAC",
+        "--anonymous-auth=false",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # One API server that is not reachable from pods: nothing to reconcile into the
+        # `kubernetes` Service's endpoints.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--enable-priority-and-fairness=false",
+        "--v=0",
+    ]
+
+
+def controller_manager_argv(ctx: Context) -> list[str]:
+    kubeconfig = ctx.pki.kubeconfig_for("kube-controller-manager")
+    return [
+        str(ctx.bin_dir / "kube-controller-manager"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ctx.ports.controller_manager}",
+        f"--cert-dir={ctx.layout.pki / 'kube-controller-manager'}",
+        "--leader-elect=false",
+        f"--service-account-private-key-file={ctx.pki.sa_key}",
+        f"--root-ca-file={ctx.pki.ca_cert}",
+        f"--cluster-cidr={POD_CIDR}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--allocate-node-cidrs=false",
+        "--v=0",
+    ]
+
+
+def scheduler_argv(ctx: Context) -> list[str]:
+    kubeconfig = ctx.pki.kubeconfig_for("kube-scheduler")
+    return [
+        str(ctx.bin_dir / "kube-scheduler"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ctx.ports.scheduler}",
+        f"--cert-dir={ctx.layout.pki / 'kube-scheduler'}",
+        "--leader-elect=false",
+        "--v=0",
+    ]
+
+
+def kwok_config(ctx: Context) -> Path:
+    path = ctx.layout.root / "kwok.yaml"
+    if not path.exists() or path.read_text() != KWOK_STAGES:
+        path.write_text(KWOK_STAGES)
+    return path
+
+
+def kwok_argv(ctx: Context) -> list[str]:
+    return [
+        str(ctx.bin_dir / "kwok"),
+        f"--kubeconfig={ctx.pki.kubeconfig_for('kwok')}",
+        f"--config={kwok_config(ctx)}",
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        f"--cidr={POD_CIDR}",
+        f"--node-ip={NODE_IP}",
+        f"--server-address=127.0.0.1:{ctx.ports.kwok}",
+        "--node-lease-duration-seconds=40",
+    ]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    binary: str
+    argv: Callable[[Context], list[str]]
+    health: Health
+    port: str  # the Ports field it listens on
+
+
+COMPONENTS = (
+    Component("etcd", "etcd", etcd_argv, etcd_health, "etcd_client"),
+    Component("kube-apiserver", "kube-apiserver", apiserver_argv, apiserver_health, "apiserver"),
+    Component(
+        "kube-controller-manager",
+        "kube-controller-manager",
+        controller_manager_argv,
+        _healthz("controller_manager"),
+        "controller_manager",
+    ),
+    Component("kube-scheduler", "kube-scheduler", scheduler_argv, _healthz("scheduler"), "scheduler"),
+    Component("kwok", "kwok", kwok_argv, kwok_health, "kwok"),
+)

@@ -1,0 +1,192 @@
+"""Credentials of an embedded cluster, made once at the first `up` with `cryptography`.
+
+- a CA and the API server's serving certificate (for 127.0.0.1, localhost and the in-cluster
+  names of the `kubernetes` Service);
+- the service-account signing key pair;
+- bearer tokens in the API server's token file: `admin` (group `system:masters`) for the
+  kubeconfig users get, and one per control-plane component, so audit lines name who did what;
+- kubeconfigs: `<cluster>/kubeconfig` for users and Pulumi, `pki/<component>.kubeconfig` for the
+  components.
+Files are written 0600; the directory is gitignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from azora.cluster.layout import Layout
+
+VALIDITY = dt.timedelta(days=3650)
+CONTEXT = "azora-local"
+# Who each token authenticates as: (user, groups). The components run with full rights: this is
+# a single-user development cluster, and the narrower bootstrap roles assume kubelets and
+# per-controller service accounts that a kwok cluster does not have.
+IDENTITIES = {
+    "admin": ("azora-admin", "system:masters"),
+    "kube-controller-manager": ("system:kube-controller-manager", "system:masters"),
+    "kube-scheduler": ("system:kube-scheduler", "system:masters"),
+    "kwok": ("system:kwok", "system:masters"),
+}
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+@dataclass(frozen=True)
+class Pki:
+    layout: Layout
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.layout.pki / "ca.crt"
+
+    @property
+    def serving_cert(self) -> Path:
+        return self.layout.pki / "apiserver.crt"
+
+    @property
+    def serving_key(self) -> Path:
+        return self.layout.pki / "apiserver.key"
+
+    @property
+    def sa_key(self) -> Path:
+        return self.layout.pki / "sa.key"
+
+    @property
+    def sa_pub(self) -> Path:
+        return self.layout.pki / "sa.pub"
+
+    @property
+    def token_file(self) -> Path:
+        return self.layout.pki / "tokens.csv"
+
+    def kubeconfig_for(self, identity: str) -> Path:
+        return self.layout.kubeconfig if identity == "admin" else self.layout.pki / f"{identity}.kubeconfig"
+
+    def complete(self) -> bool:
+        files = [self.ca_cert, self.serving_cert, self.serving_key, self.sa_key, self.sa_pub, self.token_file]
+        return all(path.exists() for path in files) and all(self.kubeconfig_for(i).exists() for i in IDENTITIES)
+
+    def tokens(self) -> dict[str, str]:
+        """identity -> bearer token, read back from the token file."""
+        found = {}
+        by_user = {user: identity for identity, (user, _) in IDENTITIES.items()}
+        for line in self.token_file.read_text().splitlines():
+            token, user, *_ = line.split(",")
+            if user in by_user:
+                found[by_user[user]] = token
+        return found
+
+    def create(self, apiserver_port: int) -> None:
+        """Make every credential (overwriting any partial set) and the kubeconfigs."""
+        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(_name("azora-local-ca"))
+            .issuer_name(_name("azora-local-ca"))
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        serving_key = ec.generate_private_key(ec.SECP256R1())
+        names: list[x509.GeneralName] = [
+            x509.DNSName(name)
+            for name in (
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            )
+        ]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.96.0.1")]
+        serving = (
+            x509.CertificateBuilder()
+            .subject_name(_name("kube-apiserver"))
+            .issuer_name(ca.subject)
+            .public_key(serving_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + VALIDITY)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        sa_key = ec.generate_private_key(ec.SECP256R1())
+        _write(self.ca_cert, ca.public_bytes(serialization.Encoding.PEM))
+        _write(self.serving_cert, serving.public_bytes(serialization.Encoding.PEM))
+        _write(self.serving_key, _key_pem(serving_key))
+        _write(self.sa_key, _key_pem(sa_key))
+        _write(
+            self.sa_pub,
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+        tokens = {identity: secrets.token_urlsafe(32) for identity in IDENTITIES}
+        lines = [f'{tokens[identity]},{user},{user},"{groups}"' for identity, (user, groups) in IDENTITIES.items()]
+        _write(self.token_file, "\n".join(lines) + "\n")
+        for identity, token in tokens.items():
+            self.write_kubeconfig(identity, token, apiserver_port)
+
+    def write_kubeconfig(self, identity: str, token: str, apiserver_port: int) -> None:
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": CONTEXT,
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{apiserver_port}",
+                        "certificate-authority-data": base64.b64encode(self.ca_cert.read_bytes()).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": IDENTITIES[identity][0], "user": {"token": token}}],
+            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": IDENTITIES[identity][0]}}],
+            "current-context": CONTEXT,
+        }
+        _write(self.kubeconfig_for(identity), yaml.safe_dump(document, sort_keys=False))

@@ -1,0 +1,94 @@
+"""`azora cluster up | down | status | env`: the embedded local cluster (see azora/cluster)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from azora.cluster.layout import ClusterError, Layout, default_dir
+from azora.cluster.lifecycle import down, kubectl_env_line, status, up
+from azora.console import err, out
+from azora.toolchain import CLUSTER_GROUP, ToolchainError, ensure_toolchain, format_seconds
+
+app = typer.Typer(help="The embedded local cluster: a Kubernetes control plane on 127.0.0.1 (no Docker).")
+
+DIR_HELP = "Cluster directory (default: .azora/cluster in the project, or AZORA_CLUSTER_DIR)."
+
+
+def _layout(directory: str | None) -> Layout:
+    return Layout(default_dir() if directory is None else Path(directory).resolve())
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    err.print(f"[red]error:[/] {escape(lines[0])}")
+    for line in lines[1:]:
+        err.print(escape(line), highlight=False)
+    return typer.Exit(1)
+
+
+@app.command("up")
+def up_command(
+    directory: str = typer.Option(None, "--dir", help=DIR_HELP),
+    timeout: float = typer.Option(120, "--timeout", help="Seconds to wait for every component and the node."),
+    lifetime: float = typer.Option(None, "--lifetime", help="Stop the cluster by itself after this many seconds."),
+) -> None:
+    """Start whatever is not running (idempotent) and wait until the node is Ready."""
+    layout = _layout(directory)
+    started = time.monotonic()
+    try:
+        toolchain = ensure_toolchain(err, (CLUSTER_GROUP,))
+        with err.status("starting the cluster", spinner="dots") as spinner:
+
+            def progress(line: str) -> None:
+                err.print(f"  {escape(line)}", highlight=False)
+                spinner.update(escape(line))
+
+            info = up(layout, toolchain.bin_dir, progress, timeout=timeout, lifetime=lifetime)
+    except (ClusterError, ToolchainError) as exc:
+        raise _fail(exc) from None
+    what = f"started {', '.join(info.started)}" if info.started else "already running"
+    err.print(f"[green]✓[/] cluster ready at {info.server} in {format_seconds(time.monotonic() - started)} ({what})")
+    err.print(f"  kubeconfig: {info.kubeconfig}")
+    err.print(f"  use it with: {kubectl_env_line(layout)}")
+
+
+@app.command("down")
+def down_command(
+    directory: str = typer.Option(None, "--dir", help=DIR_HELP),
+    purge: bool = typer.Option(False, "--purge", help="Also delete the cluster's data, credentials and logs."),
+) -> None:
+    """Stop every process the cluster started (by pid); --purge deletes its directory too."""
+    layout = _layout(directory)
+    try:
+        stopped = down(layout, purge=purge, progress=lambda line: err.print(f"  {escape(line)}"))
+    except ClusterError as exc:
+        raise _fail(exc) from None
+    err.print(f"[green]✓[/] cluster stopped ({len(stopped)} processes)" if stopped else "the cluster was not running")
+
+
+@app.command("status")
+def status_command(directory: str = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
+    """Each component: running, unhealthy, crashed or stopped. Exit 1 unless all are running."""
+    layout = _layout(directory)
+    try:
+        rows = status(layout)
+    except ClusterError as exc:
+        raise _fail(exc) from None
+    table = Table("component", "state", "pid", "detail", title=f"cluster in {layout.root}", title_justify="left")
+    colours = {"running": "green", "unhealthy": "yellow", "crashed": "red", "stopped": "dim"}
+    for row in rows:
+        table.add_row(row.name, f"[{colours[row.state]}]{row.state}[/]", str(row.pid or "-"), escape(row.detail))
+    out.print(table)
+    if any(row.state != "running" for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command("env")
+def env_command(directory: str = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
+    """Print the `export KUBECONFIG=...` line (eval "$(azora cluster env)")."""
+    print(kubectl_env_line(_layout(directory)))

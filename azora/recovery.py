@@ -1,0 +1,170 @@
+"""Recovery after an interrupted update (a `pulumi up` killed mid-way, a CI runner lost).
+
+Such an update leaves two things behind:
+- a lock (on a `file://` backend, `.pulumi/locks/.../<stack>/<id>.json` naming the pid and host
+  of the `pulumi` process), which makes every later update fail with "the stack is currently
+  locked";
+- pending operations in the checkpoint: resources the engine had asked the provider to create,
+  update or delete when it died. A pending *create* may or may not exist in the cluster.
+
+`recover` clears a lock only when it is provably stale (same host, and that pid is gone or is a
+newer process), then runs `pulumi refresh` that imports every pending Kubernetes create by its
+object id (so an object that was created is adopted, not created twice, and one that was not is
+dropped) and clears any other pending create. The refresh also settles pending updates and
+deletes from the cluster's real state. `azora up` calls it before its preview.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from azora.engine import PROJECT, EngineError, engine_diagnostics
+
+
+@dataclass
+class Recovery:
+    stale_locks: list[str] = field(default_factory=list)  # "pid N on host" descriptions
+    imported: list[str] = field(default_factory=list)  # URNs adopted from the cluster
+    cleared: list[str] = field(default_factory=list)  # URNs dropped from the state
+    other_pending: list[str] = field(default_factory=list)  # "update URN" / "delete URN"
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.stale_locks or self.imported or self.cleared or self.other_pending)
+
+    def lines(self) -> list[str]:
+        lines = [f"cleared the stale lock of an interrupted update ({lock})" for lock in self.stale_locks]
+        lines += [f"adopted {urn.rsplit('::', 1)[-1]} (created before the interruption)" for urn in self.imported]
+        lines += [f"dropped the unfinished create of {urn.rsplit('::', 1)[-1]}" for urn in self.cleared]
+        lines += [f"refreshed the unfinished {op}" for op in self.other_pending]
+        return lines
+
+
+def _process_started(pid: int) -> dt.datetime | None:
+    """When a local pid started, or None if there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return dt.datetime.fromtimestamp(boot + int(fields[19]) / ticks, dt.UTC)
+
+
+def lock_files(backend_url: str, stack: str) -> list[Path]:
+    if not backend_url.startswith("file://"):
+        return []
+    root = Path(backend_url[len("file://") :]) / ".pulumi" / "locks"
+    return sorted(root.glob(f"*/{PROJECT}/{stack}/*.json"))
+
+
+def stale(lock: dict[str, Any], hostname: str) -> bool:
+    """A lock is stale when it was taken on this host by a process that no longer runs (its pid
+    is gone, or now belongs to a process started after the lock was taken)."""
+    if lock.get("hostname") != hostname:
+        return False
+    started = _process_started(int(lock.get("pid", 0)))
+    if started is None:
+        return True
+    taken = dt.datetime.fromisoformat(str(lock.get("timestamp")).replace("Z", "+00:00"))
+    return started > taken + dt.timedelta(seconds=2)
+
+
+def clear_stale_locks(handle: auto.Stack, backend_url: str, recovery: Recovery) -> None:
+    files = lock_files(backend_url, handle.name)
+    if not files:
+        return
+    hostname = socket.gethostname()
+    locks = []
+    for path in files:
+        try:
+            locks.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            locks.append({})
+    live = [lock for lock in locks if not stale(lock, hostname)]
+    if live:
+        who = ", ".join(f"pid {lock.get('pid')} on {lock.get('hostname')}" for lock in live)
+        raise EngineError(
+            f"stack {handle.name!r} is locked by a running update ({who}); wait for it to finish. "
+            f"If that process is gone, remove the lock with: pulumi cancel --stack {handle.name}"
+        )
+    handle.cancel()  # deletes the stack's lock files (file backends)
+    recovery.stale_locks += [f"pid {lock.get('pid')}, {lock.get('timestamp', '?')}" for lock in locks]
+
+
+def object_id(resource: dict[str, Any]) -> str | None:
+    """The provider id of a Kubernetes resource from its inputs: `namespace/name` or `name`."""
+    if not str(resource.get("type", "")).startswith("kubernetes:"):
+        return None
+    metadata = (resource.get("inputs") or {}).get("metadata") or {}
+    name = metadata.get("name")
+    if not isinstance(name, str):
+        return None
+    namespace = metadata.get("namespace")
+    return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
+
+
+def pending_operations(handle: auto.Stack) -> list[dict[str, Any]]:
+    deployment = handle.export_stack().deployment or {}
+    return list(deployment.get("pending_operations") or [])
+
+
+def recover(handle: auto.Stack, pulumi: Path, work_dir: Path, env: dict[str, str]) -> Recovery:
+    """Clear a stale lock and settle pending operations; a no-op for a clean stack."""
+    recovery = Recovery()
+    clear_stale_locks(handle, env.get("PULUMI_BACKEND_URL", ""), recovery)
+    pending = pending_operations(handle)
+    if not pending:
+        return recovery
+    imports: list[str] = []
+    for op in pending:
+        resource = op.get("resource") or {}
+        urn = str(resource.get("urn", ""))
+        if op.get("type") == "creating":
+            ident = object_id(resource)
+            if ident is None:
+                recovery.cleared.append(urn)
+            else:
+                imports += [urn, ident]
+                recovery.imported.append(urn)
+        else:
+            recovery.other_pending.append(f"{op.get('type', '?')} of {urn.rsplit('::', 1)[-1]}")
+    argv = [
+        str(pulumi),
+        "refresh",
+        "--stack",
+        handle.name,
+        "--yes",
+        "--skip-preview",
+        "--non-interactive",
+        "--color=never",
+        "--clear-pending-creates",
+    ]
+    for index in range(0, len(imports), 2):
+        argv += ["--import-pending-creates", imports[index], "--import-pending-creates", imports[index + 1]]
+    done = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        error = auto.errors.CommandError(
+            auto.CommandResult(stdout=done.stdout, stderr=done.stderr, code=done.returncode)
+        )
+        raise EngineError(
+            f"recovering stack {handle.name!r} (refresh of pending operations) failed: {engine_diagnostics(error)}"
+        )
+    # The refresh reads every imported object: those the cluster never got are gone from state.
+    remaining = {r.get("urn") for r in (handle.export_stack().deployment or {}).get("resources") or []}
+    for urn in list(recovery.imported):
+        if urn not in remaining:
+            recovery.imported.remove(urn)
+            recovery.cleared.append(urn)
+    return recovery
