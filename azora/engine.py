@@ -240,7 +240,6 @@ class ProjectStack(StackFileMixin):
 
     def __init__(self, stack: str, toolchain: Toolchain, project_dir: Path | None = None):
         self.stack = stack
-        self.pulumi = toolchain.pulumi
         self.project_dir = (project_dir or Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))).resolve()
         self.stack_file = self.project_dir / f"Pulumi.{stack}.yaml"
         extra: dict[str, str] = {}

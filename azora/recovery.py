@@ -8,10 +8,12 @@ Such an update leaves two things behind:
   update or delete when it died. A pending *create* may or may not exist in the cluster.
 
 `recover` clears a lock only when it is provably stale (same host, and that pid is gone or is a
-newer process), then runs `pulumi refresh` that imports every pending Kubernetes create by its
-object id (so an object that was created is adopted, not created twice, and one that was not is
-dropped) and clears any other pending create. The refresh also settles pending updates and
-deletes from the cluster's real state. `azora up` calls it before its preview.
+newer process). It then rewrites the checkpoint (`stack export`, `stack import`) so that every
+pending Kubernetes create becomes a resource with its object id, and runs `pulumi refresh`:
+an object that was created is adopted, not created twice, and one that was not is dropped.
+(`pulumi refresh --import-pending-creates` is meant for this, but the engine we pin drops the
+imports instead of reading them.) The refresh also settles pending updates and deletes from the
+cluster's real state. `azora up` calls it before its preview.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import datetime as dt
 import json
 import os
 import socket
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,48 +121,46 @@ def pending_operations(handle: auto.Stack) -> list[dict[str, Any]]:
     return list(deployment.get("pending_operations") or [])
 
 
-def recover(handle: auto.Stack, pulumi: Path, work_dir: Path, env: dict[str, str]) -> Recovery:
+def adopt_pending_creates(deployment: dict[str, Any], recovery: Recovery) -> dict[str, Any]:
+    """The checkpoint with every pending Kubernetes create turned into a resource with its
+    object id (the refresh that follows reads it from the cluster, or drops it when the object
+    was never made) and every other pending operation removed (the refresh settles updates and
+    deletes from the cluster's real state). Appended at the end, after everything it depends on:
+    the engine records a pending create only once its parent and dependencies exist."""
+    resources = list(deployment.get("resources") or [])
+    for op in deployment.get("pending_operations") or []:
+        resource = dict(op.get("resource") or {})
+        urn = str(resource.get("urn", ""))
+        if op.get("type") != "creating":
+            recovery.other_pending.append(f"{op.get('type', '?')} of {urn.rsplit('::', 1)[-1]}")
+            continue
+        ident = object_id(resource)
+        if ident is None:
+            recovery.cleared.append(urn)
+            continue
+        resource["id"] = ident
+        resource.setdefault("outputs", resource.get("inputs") or {})
+        resources.append(resource)
+        recovery.imported.append(urn)
+    return {**deployment, "resources": resources, "pending_operations": []}
+
+
+def recover(handle: auto.Stack, backend_url: str) -> Recovery:
     """Clear a stale lock and settle pending operations; a no-op for a clean stack."""
     recovery = Recovery()
-    clear_stale_locks(handle, env.get("PULUMI_BACKEND_URL", ""), recovery)
-    pending = pending_operations(handle)
-    if not pending:
+    clear_stale_locks(handle, backend_url, recovery)
+    exported = handle.export_stack()
+    if not (exported.deployment or {}).get("pending_operations"):
         return recovery
-    imports: list[str] = []
-    for op in pending:
-        resource = op.get("resource") or {}
-        urn = str(resource.get("urn", ""))
-        if op.get("type") == "creating":
-            ident = object_id(resource)
-            if ident is None:
-                recovery.cleared.append(urn)
-            else:
-                imports += [urn, ident]
-                recovery.imported.append(urn)
-        else:
-            recovery.other_pending.append(f"{op.get('type', '?')} of {urn.rsplit('::', 1)[-1]}")
-    argv = [
-        str(pulumi),
-        "refresh",
-        "--stack",
-        handle.name,
-        "--yes",
-        "--skip-preview",
-        "--non-interactive",
-        "--color=never",
-        "--clear-pending-creates",
-    ]
-    for index in range(0, len(imports), 2):
-        argv += ["--import-pending-creates", imports[index], "--import-pending-creates", imports[index + 1]]
-    done = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        error = auto.errors.CommandError(
-            auto.CommandResult(stdout=done.stdout, stderr=done.stderr, code=done.returncode)
-        )
+    fixed = adopt_pending_creates(exported.deployment, recovery)
+    try:
+        handle.import_stack(auto.Deployment(version=exported.version, deployment=fixed))
+        handle.refresh(color="never", message="azora up: recover from an interrupted update")
+    except auto.errors.CommandError as exc:
         raise EngineError(
-            f"recovering stack {handle.name!r} (refresh of pending operations) failed: {engine_diagnostics(error)}"
-        )
-    # The refresh reads every imported object: those the cluster never got are gone from state.
+            f"recovering stack {handle.name!r} from an interrupted update failed: {engine_diagnostics(exc)}"
+        ) from None
+    # The refresh read every adopted object: those the cluster never got are gone from state.
     remaining = {r.get("urn") for r in (handle.export_stack().deployment or {}).get("resources") or []}
     for urn in list(recovery.imported):
         if urn not in remaining:

@@ -31,6 +31,8 @@ from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, 
 from azora.toolchain import ensure_toolchain
 
 STACK = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or production.", show_default=False)
+# Steps a preview reports that change nothing (a --refresh preview reads every resource).
+NOT_CHANGES = {auto.OpType.SAME, auto.OpType.REFRESH, auto.OpType.READ}
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
 
@@ -85,7 +87,8 @@ def _confirm(question: str, yes: bool) -> None:
 
 def _summary(changes: dict[str, int] | None) -> str:
     changes = changes or {}
-    return ", ".join(f"{count} {op}" for op, count in sorted(changes.items()) if op != "same") or "no changes"
+    shown = {op: n for op, n in changes.items() if op not in {o.value for o in NOT_CHANGES}}
+    return ", ".join(f"{count} {op}" for op, count in sorted(shown.items())) or "no changes"
 
 
 def preview_command(
@@ -117,7 +120,7 @@ def preview_command(
         by_type: dict[str, dict[str, int]] = {}
         for event in events:
             pre = event.resource_pre_event
-            if pre is not None and pre.metadata.op != auto.OpType.SAME:
+            if pre is not None and pre.metadata.op not in NOT_CHANGES:
                 counts = by_type.setdefault(pre.metadata.type, {})
                 counts[pre.metadata.op.value] = counts.get(pre.metadata.op.value, 0) + 1
         if as_json:
@@ -139,7 +142,7 @@ def up_command(
     First recovers from an interrupted update (stale lock, pending operations)."""
     with user_errors():
         target = open_stack(stack)
-        recovery = recover(target.handle, target.pulumi, target.project_dir, target.env)
+        recovery = recover(target.handle, target.env.get("PULUMI_BACKEND_URL", ""))
         for line in recovery.lines():
             err.print(f"[yellow]recovered:[/] {escape(line)}")
         due = release.due_scale_downs(target.azora_config().get("services") or {})
@@ -149,7 +152,7 @@ def up_command(
         events: list[auto.events.EngineEvent] = []
         preview = target.handle.preview(on_event=events.append, color="never", **policy_args(stack))
         out.print(f"preview: {_summary(preview.change_summary)}")
-        if not [op for op in preview.change_summary if op != auto.OpType.SAME]:
+        if not [op for op in preview.change_summary if op not in NOT_CHANGES]:
             return
         _confirm(f"apply these changes to {stack}?", yes)
         result = release.apply(target, message, _progress(verbose))
