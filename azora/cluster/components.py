@@ -11,14 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-import urllib3
 
 from azora.cluster.layout import NODE_IP, POD_CIDR, SERVICE_CIDR, Layout, Ports
 from azora.cluster.pki import Pki
-
-# The controller-manager and scheduler serve /healthz with a self-signed certificate they make
-# themselves; only the API server's certificate is checked against our CA.
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 # kwok: simulated pods get addresses in POD_CIDR; a Stage gives every Ingress the address
 # 127.0.0.1, which is what an ingress controller would report (the provider waits for it).
@@ -90,8 +85,11 @@ def apiserver_health(ctx: Context) -> str | None:
 
 
 def _healthz(port_name: str) -> Health:
+    """The controller-manager's and scheduler's /healthz, served with our serving certificate."""
+
     def check(ctx: Context) -> str | None:
-        return _probe(f"https://127.0.0.1:{getattr(ctx.ports, port_name)}/healthz", lambda r: r.ok, verify=False)
+        url = f"https://127.0.0.1:{getattr(ctx.ports, port_name)}/healthz"
+        return _probe(url, lambda r: r.ok, verify=str(ctx.pki.ca_cert))
 
     return check
 
@@ -159,7 +157,8 @@ def controller_manager_argv(ctx: Context) -> list[str]:
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         f"--secure-port={ctx.ports.controller_manager}",
-        f"--cert-dir={ctx.layout.pki / 'kube-controller-manager'}",
+        f"--tls-cert-file={ctx.pki.serving_cert}",
+        f"--tls-private-key-file={ctx.pki.serving_key}",
         "--leader-elect=false",
         f"--service-account-private-key-file={ctx.pki.sa_key}",
         f"--root-ca-file={ctx.pki.ca_cert}",
@@ -179,7 +178,8 @@ def scheduler_argv(ctx: Context) -> list[str]:
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         f"--secure-port={ctx.ports.scheduler}",
-        f"--cert-dir={ctx.layout.pki / 'kube-scheduler'}",
+        f"--tls-cert-file={ctx.pki.serving_cert}",
+        f"--tls-private-key-file={ctx.pki.serving_key}",
         "--leader-elect=false",
         "--v=0",
     ]

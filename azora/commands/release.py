@@ -152,11 +152,20 @@ def up_command(
         events: list[auto.events.EngineEvent] = []
         preview = target.handle.preview(on_event=events.append, color="never", **policy_args(stack))
         out.print(f"preview: {_summary(preview.change_summary)}")
-        if not [op for op in preview.change_summary if op not in NOT_CHANGES]:
-            return
-        _confirm(f"apply these changes to {stack}?", yes)
-        result = release.apply(target, message, _progress(verbose))
-        out.print(f"[green]✓[/] {stack}: {_summary(result.summary.resource_changes)}")
+        if [op for op in preview.change_summary if op not in NOT_CHANGES]:
+            _confirm(f"apply these changes to {stack}?", yes)
+            result = release.apply(target, message, _progress(verbose))
+            out.print(f"[green]✓[/] {stack}: {_summary(result.summary.resource_changes)}")
+        _print_outputs(target)
+
+
+def _print_outputs(target: ProjectStack) -> None:
+    """The stack outputs, as `pulumi stack output --json` would show them (secrets masked)."""
+    outputs = {
+        key: "[secret]" if value.secret else value.value for key, value in sorted(target.handle.outputs().items())
+    }
+    out.print("outputs:")
+    out.print_json(data=outputs)
 
 
 def deploy_command(
