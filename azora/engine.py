@@ -214,6 +214,33 @@ def engine_diagnostics(exc: auto.errors.CommandError) -> str:
     return "; ".join(dict.fromkeys(lines)) or str(exc)[-1500:]
 
 
+# Engine summaries that only repeat that something failed.
+_GENERIC = ("update failed", "preview failed", "1 error occurred:")
+
+
+def resource_errors(events: list[auto.events.EngineEvent]) -> list[str]:
+    """Each resource's error from a run's structured diagnostics, as `name (type): message`
+    with the provider's multi-line text folded onto one line (the API server's reason
+    included), or [] when no resource reported one."""
+    found: list[str] = []
+    for event in events:
+        diagnostic = event.diagnostic_event
+        if diagnostic is None or diagnostic.severity != "error" or not diagnostic.urn:
+            continue
+        text = " ".join(part.strip(" *\t") for part in diagnostic.message.splitlines() if part.strip())
+        for generic in _GENERIC:
+            text = text.replace(generic, "").strip()
+        if not text:
+            continue
+        urn = diagnostic.urn
+        if urn.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+            continue
+        name = urn.rsplit("::", 1)[-1]
+        kind = urn.split("::")[-2].rsplit("$", 1)[-1]
+        found.append(f"{name} ({kind}): {text}")
+    return list(dict.fromkeys(found))
+
+
 def run_update(
     handle: auto.Stack, stack: str, message: str | None = None, progress: Callable[[str], None] | None = None
 ) -> auto.UpResult:
@@ -228,7 +255,8 @@ def run_update(
         what = f" ({message})" if message else ""
         if findings:
             raise UpdateError(f"the policy pack refused the update of {stack}{what}", findings) from None
-        raise UpdateError(f"the update of {stack} failed{what}: {engine_diagnostics(exc)}") from None
+        reasons = "; ".join(resource_errors(events)) or engine_diagnostics(exc)
+        raise UpdateError(f"the update of {stack} failed{what}: {reasons}") from None
 
 
 class ProjectStack(StackFileMixin):
