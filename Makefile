@@ -13,13 +13,14 @@ $(BIN)/azora: pyproject.toml
 
 setup: $(BIN)/azora
 
-# The Pulumi CLI and plugins: a compatible install on PATH, or built once from Go modules into
-# ~/.cache/azora/toolchain (a cache hit takes a second).
+# The Pulumi CLI and plugins, and the embedded cluster's binaries: built once from Go modules
+# into ~/.cache/azora/toolchain (a cache hit takes a second).
 tools: setup
-	$(BIN)/azora tools install
+	$(BIN)/azora tools install --with cluster
 
-# The test command: lint, then the whole suite: unit, integration (real engine), and the
-# browser suites when Chromium is installed (`.ci/run` installs it).
+# The test command: lint, then the whole suite: unit, integration (real engine), live (the
+# embedded cluster, started and stopped by the tests), and the browser suites when Chromium is
+# installed (`.ci/run` installs it).
 test: setup tools lint
 	$(BIN)/python -m pytest
 
@@ -32,11 +33,10 @@ lint: setup
 check-config: setup
 	$(BIN)/azora config check Pulumi.*.yaml
 
-# The main job. The embedded cluster is not there yet: run the real engine on the local stack
-# in render mode, so the manifests `pulumi up` would apply land in .azora/render/local.
+# The main job: the local stack, for real, on the embedded cluster (started if it is down).
 up: tools
-	$(BIN)/azora render --stack local --out .azora/render/local
-	@echo "make up: rendered the local stack; the embedded cluster (azora cluster up) is not available yet."
+	$(BIN)/azora cluster up
+	$(BIN)/azora up --stack local --yes
 
 docs: setup
 	$(BIN)/python -m azora.docs

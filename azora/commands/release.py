@@ -27,8 +27,8 @@ from azora.config.load import load_stack_file, resolve_kubeconfig
 from azora.console import err, out
 from azora.engine import ROOT, EngineError, ProjectStack, policy_args, policy_findings
 from azora.recovery import recover
-from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
-from azora.toolchain import ensure_toolchain
+from azora.smoke import OutputsUnavailable, RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
+from azora.toolchain import ensure_toolchain, find_toolchain
 
 STACK = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or production.", show_default=False)
 # Steps a preview reports that change nothing (a --refresh preview reads every resource).
@@ -36,9 +36,10 @@ NOT_CHANGES = {auto.OpType.SAME, auto.OpType.REFRESH, auto.OpType.READ}
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
 
-def open_stack(stack: str, needs_cluster: bool = True) -> ProjectStack:
+def open_stack(stack: str, needs_cluster: bool = True, build: bool = True) -> ProjectStack:
     """The project's stack, after its file validates and (for commands that reach the
-    cluster) its embedded cluster, if it targets one, is running."""
+    cluster) its embedded cluster, if it targets one, is running. Without `build`, a missing
+    toolchain is an error instead of a build."""
     project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
     config = load_stack_file(project / f"Pulumi.{stack}.yaml")  # validate before touching any state
     kubeconfig = resolve_kubeconfig(config, project)
@@ -47,12 +48,15 @@ def open_stack(stack: str, needs_cluster: bool = True) -> ProjectStack:
             check_target(kubeconfig)
         except ClusterError as exc:
             raise EngineError(f"Pulumi.{stack}.yaml: azora:kubeconfig: {exc}") from None
-    return ProjectStack(stack, ensure_toolchain(err), project)
+    toolchain = ensure_toolchain(err) if build else find_toolchain()
+    if toolchain is None:
+        raise OutputsUnavailable("the Pulumi toolchain is not installed (azora tools install)")
+    return ProjectStack(stack, toolchain, project)
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
     """The live outputs of a stack, for `azora smoke --stack S` without --outputs."""
-    target = open_stack(stack, needs_cluster=False)
+    target = open_stack(stack, needs_cluster=False, build=False)
     return {key: value.value for key, value in target.handle.outputs().items()}
 
 
