@@ -17,6 +17,12 @@ ready pods":
 - Both Deployments keep their names and their immutable selectors for life, so changing
   `activeColor` updates the two Service selectors (and replica counts), never replaces a
   Deployment.
+- The two Services carry `pulumi.com/skipAwait`. The provider's Service await ends with a fixed
+  10-second "settle" after the last Endpoints event, which made every switch wait 20 s (two
+  Services in a row) after traffic had already moved. What that wait would confirm, the graph
+  above guarantees: a Service is created or re-pointed only once the Deployment it selects is
+  Available, so its endpoints are ready pods. The Deployments keep the full await, and the
+  live tests watch the EndpointSlices themselves.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from azora.config.model import Color, ServiceConfig
 from components import labels
 
 RUN_AS_USER = 10001
+# The provider returns from a create or update without its own readiness wait.
+SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
 class BlueGreenServiceArgs(TypedDict):
@@ -263,9 +271,11 @@ class BlueGreenService(pulumi.ComponentResource):
     def _service(
         self, service_name: str, color: Color, role: str, depends_on: list[pulumi.Resource]
     ) -> k8s.core.v1.Service:
+        meta = self._meta(service_name, {labels.SERVICE_ROLE: role})
+        meta.annotations = {SKIP_AWAIT: "true"}  # see the module docstring: the graph orders it
         return k8s.core.v1.Service(
             f"{self._svc_name}-{role}",
-            metadata=self._meta(service_name, {labels.SERVICE_ROLE: role}),
+            metadata=meta,
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=labels.selector(self._svc_name, color),

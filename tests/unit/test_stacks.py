@@ -127,6 +127,20 @@ def test_every_deployment_is_limited_probed_and_restricted(stack_run: ProgramRun
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
+def test_deployments_keep_the_provider_await_and_services_rely_on_the_graph(stack_run: ProgramRun) -> None:
+    for deployment in stack_run.of_type(DEPLOYMENT):
+        assert "pulumi.com/skipAwait" not in (deployment.inputs["metadata"].get("annotations") or {})
+    services = stack_run.of_type(SERVICE)
+    assert len(services) == 12
+    for service in services:
+        assert service.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+        # ...because each one waits, in the graph, for the Deployment it selects.
+        color = service.inputs["spec"]["selector"]["azora.io/color"]
+        name = service.inputs["metadata"]["labels"]["app.kubernetes.io/name"]
+        target = stack_run.named(DEPLOYMENT, f"{name}-{color}")
+        assert [d.rsplit("::", 1)[-1] for d in service.dependencies] == [target.name]
+
+
 def test_probes_use_each_services_health_path() -> None:
     run = mocked_stack("staging")
     web = run.named(DEPLOYMENT, "web-blue")
