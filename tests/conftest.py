@@ -1,9 +1,13 @@
-"""Shared fixtures: mocked runs of the real program, cached per stack for the session."""
+"""Shared fixtures: mocked runs of the real program, cached per stack for the session, and
+the built toolchain the engine and cluster suites need."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from azora.toolchain import Toolchain, find_toolchain
 from tests.mocked_program import ProgramRun, run_program
 
 STACKS = ("local", "staging", "production")
@@ -22,3 +26,15 @@ def mocked_stack(stack: str) -> ProgramRun:
 @pytest.fixture(params=STACKS)
 def stack_run(request: pytest.FixtureRequest) -> ProgramRun:
     return mocked_stack(request.param)
+
+
+def required_toolchain(groups: tuple[str, ...], install: str) -> Toolchain:
+    """The built toolchain with `groups`; without it the test fails under CI (which builds it)
+    and is skipped elsewhere, saying which command installs it."""
+    found = find_toolchain(groups)
+    if found is None:
+        message = f"toolchain {'+'.join(groups)} is not installed: run `{install}` (make test and CI do)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

@@ -148,41 +148,38 @@ def apiserver_argv(ctx: Context) -> list[str]:
     ]
 
 
-def controller_manager_argv(ctx: Context) -> list[str]:
-    kubeconfig = ctx.pki.kubeconfig_for("kube-controller-manager")
+def _controller_argv(ctx: Context, name: str, port: int) -> list[str]:
+    """What the controller-manager and the scheduler share: their own token's kubeconfig (also
+    for delegated authn/authz of their /healthz), serving on 127.0.0.1 with our certificate,
+    no leader election (one replica)."""
+    kubeconfig = ctx.pki.kubeconfig_for(name)
     return [
-        str(ctx.bin_dir / "kube-controller-manager"),
+        str(ctx.bin_dir / name),
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
-        f"--secure-port={ctx.ports.controller_manager}",
+        f"--secure-port={port}",
         f"--tls-cert-file={ctx.pki.serving_cert}",
         f"--tls-private-key-file={ctx.pki.serving_key}",
         "--leader-elect=false",
+        "--v=0",
+    ]
+
+
+def controller_manager_argv(ctx: Context) -> list[str]:
+    return [
+        *_controller_argv(ctx, "kube-controller-manager", ctx.ports.controller_manager),
         f"--service-account-private-key-file={ctx.pki.sa_key}",
         f"--root-ca-file={ctx.pki.ca_cert}",
         f"--cluster-cidr={POD_CIDR}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--allocate-node-cidrs=false",
-        "--v=0",
     ]
 
 
 def scheduler_argv(ctx: Context) -> list[str]:
-    kubeconfig = ctx.pki.kubeconfig_for("kube-scheduler")
-    return [
-        str(ctx.bin_dir / "kube-scheduler"),
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={ctx.ports.scheduler}",
-        f"--tls-cert-file={ctx.pki.serving_cert}",
-        f"--tls-private-key-file={ctx.pki.serving_key}",
-        "--leader-elect=false",
-        "--v=0",
-    ]
+    return _controller_argv(ctx, "kube-scheduler", ctx.ports.scheduler)
 
 
 def kwok_config(ctx: Context) -> Path:

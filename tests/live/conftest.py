@@ -23,7 +23,8 @@ from azora.cluster.components import COMPONENTS
 from azora.cluster.layout import Layout
 from azora.cluster.lifecycle import api_for, down, up
 from azora.engine import ScratchStack
-from azora.toolchain import CLUSTER_GROUP, PULUMI_GROUP, Toolchain, find_toolchain
+from azora.toolchain import CLUSTER_GROUP, PULUMI_GROUP, Toolchain
+from tests.conftest import required_toolchain
 
 AZORA = Path(sys.executable).parent / "azora"
 # The session's cluster stops itself after this long even if pytest dies.
@@ -32,13 +33,7 @@ CLUSTER_LIFETIME_SECONDS = 2400
 
 @pytest.fixture(scope="session")
 def live_toolchain() -> Toolchain:
-    found = find_toolchain((PULUMI_GROUP, CLUSTER_GROUP))
-    if found is None:
-        message = "no cluster toolchain: run `azora tools install --with cluster` (make test and CI do)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return required_toolchain((PULUMI_GROUP, CLUSTER_GROUP), "azora tools install --with cluster")
 
 
 @pytest.fixture(scope="session")
