@@ -1,0 +1,138 @@
+"""The embedded cluster's parts that need no cluster: credentials, process records, and the
+recovery rules for locks and pending operations (on real files and real processes)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import socket
+import stat
+import sys
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+
+from azora.cluster import processes
+from azora.cluster.layout import Layout
+from azora.cluster.pki import Pki
+from azora.recovery import Recovery, adopt_pending_creates, object_id, stale
+
+
+def test_credentials(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    ports = layout.create()
+    assert layout.load_ports() == ports
+    assert len({ports.etcd_client, ports.etcd_peer, ports.apiserver, ports.scheduler, ports.kwok}) == 5
+    pki = Pki(layout)
+    pki.create(ports.apiserver)
+    assert pki.complete()
+
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    serving = x509.load_pem_x509_certificate(pki.serving_cert.read_bytes())
+    serving.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "10.96.0.1"}
+    assert "kubernetes.default.svc" in names.get_values_for_type(x509.DNSName)
+
+    tokens = pki.tokens()
+    assert set(tokens) == {"admin", "kube-controller-manager", "kube-scheduler", "kwok"}
+    assert len(set(tokens.values())) == 4 and all(len(t) >= 40 for t in tokens.values())
+    lines = pki.token_file.read_text().splitlines()
+    assert f'{tokens["admin"]},azora-admin,azora-admin,"system:masters"' in lines
+
+    config = yaml.safe_load(layout.kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"] == f"https://127.0.0.1:{ports.apiserver}"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == pki.ca_cert.read_bytes()
+    assert config["users"][0]["user"]["token"] == tokens["admin"]
+    for path in (layout.kubeconfig, pki.serving_key, pki.sa_key, pki.token_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_process_records_follow_the_pid_and_its_start_time(tmp_path: Path) -> None:
+    record_file, log = tmp_path / "run" / "sleeper.json", tmp_path / "logs" / "sleeper.log"
+    record = processes.start([sys.executable, "-c", "import time; time.sleep(60)"], log, record_file)
+    try:
+        assert processes.read(record_file) == record
+        assert processes.is_running(record)
+        assert processes.group_members(record.pid) == [record.pid]
+        # The same pid with another start time is someone else's process: never ours to signal.
+        recycled = processes.Record(record.pid, record.start_time + 1, record.argv, record.started_at)
+        assert not processes.is_running(recycled)
+        assert processes.stop(recycled) is False
+        assert processes.is_running(record)
+    finally:
+        assert processes.stop(record, grace=5) is True
+    assert not processes.is_running(record)
+    assert processes.group_members(record.pid) == []
+    assert "time.sleep(60)" in log.read_text()
+
+
+def test_a_lock_is_stale_only_when_its_process_is_gone_from_this_host() -> None:
+    now = dt.datetime.now(dt.UTC).isoformat()
+    host = socket.gethostname()
+    assert not stale({"pid": os.getpid(), "hostname": host, "timestamp": now}, host)  # this process, alive
+    assert not stale({"pid": 999_999_999, "hostname": "ci-runner-7", "timestamp": now}, host)  # another host
+    assert stale({"pid": 999_999_999, "hostname": host, "timestamp": now}, host)  # gone
+    # pid 1 runs and started before a lock taken now: it may hold it, so the lock stays.
+    assert not stale({"pid": 1, "hostname": host, "timestamp": now}, host)
+    # A lock older than the process now holding its pid: that pid was reused, the lock is stale.
+    old_lock = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3650)).isoformat()
+    assert stale({"pid": 1, "hostname": host, "timestamp": old_lock}, host)
+
+
+def test_pending_creates_are_adopted_with_their_object_ids() -> None:
+    prefix = "urn:pulumi:local::azora-platform::azora:platform:AzoraPlatform$azora:deploy:BlueGreenService$"
+    deployment_urn = f"{prefix}kubernetes:apps/v1:Deployment::payment-blue"
+    namespace_urn = "urn:pulumi:local::azora-platform::kubernetes:core/v1:Namespace::ns"
+    password_urn = "urn:pulumi:local::azora-platform::random:index/randomPassword:RandomPassword::pw"
+    service_urn = f"{prefix}kubernetes:core/v1:Service::payment-active"
+    checkpoint = {
+        "manifest": {"version": "3.259.0"},
+        "resources": [{"urn": "urn:pulumi:local::azora-platform::pulumi:pulumi:Stack::azora-platform-local"}],
+        "pending_operations": [
+            {
+                "type": "creating",
+                "resource": {
+                    "urn": deployment_urn,
+                    "type": "kubernetes:apps/v1:Deployment",
+                    "inputs": {"metadata": {"name": "payment-blue", "namespace": "azora-local"}},
+                },
+            },
+            {
+                "type": "creating",
+                "resource": {
+                    "urn": namespace_urn,
+                    "type": "kubernetes:core/v1:Namespace",
+                    "inputs": {"metadata": {"name": "azora-local"}},
+                },
+            },
+            {
+                "type": "creating",
+                "resource": {"urn": password_urn, "type": "random:index/randomPassword:RandomPassword"},
+            },
+            {"type": "updating", "resource": {"urn": service_urn, "type": "kubernetes:core/v1:Service"}},
+        ],
+    }
+    recovery = Recovery()
+    fixed = adopt_pending_creates(checkpoint, recovery)
+    assert fixed["pending_operations"] == []
+    assert fixed["manifest"] == checkpoint["manifest"]
+    adopted = {r["urn"]: r for r in fixed["resources"][1:]}
+    assert adopted[deployment_urn]["id"] == "azora-local/payment-blue"
+    assert adopted[deployment_urn]["outputs"] == adopted[deployment_urn]["inputs"]
+    assert adopted[namespace_urn]["id"] == "azora-local"  # cluster-scoped: the name alone
+    assert password_urn not in adopted
+    assert recovery.imported == [deployment_urn, namespace_urn]
+    assert recovery.cleared == [password_urn]
+    assert recovery.other_pending == ["updating of payment-active"]
+    assert recovery.lines() == [
+        "adopted payment-blue (created before the interruption)",
+        "adopted ns (created before the interruption)",
+        "dropped the unfinished create of pw",
+        "refreshed the unfinished updating of payment-active",
+    ]
+    assert object_id({"type": "kubernetes:core/v1:ConfigMap", "inputs": {"metadata": {}}}) is None
