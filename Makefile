@@ -34,9 +34,11 @@ check-config: setup
 	$(BIN)/azora config check Pulumi.*.yaml
 
 # The main job: the local stack, for real, on the embedded cluster (started if it is down).
+# --refresh: after `azora cluster down --purge` the state still lists objects the new cluster
+# lacks; reading them first makes `up` create them again.
 up: tools
 	$(BIN)/azora cluster up
-	$(BIN)/azora up --stack local --yes
+	$(BIN)/azora up --stack local --yes --refresh
 
 docs: setup
 	$(BIN)/python -m azora.docs

@@ -25,7 +25,7 @@ from azora.cluster.lifecycle import check_target
 from azora.commands.errors import user_errors
 from azora.config.load import load_stack_file, resolve_kubeconfig
 from azora.console import err, out
-from azora.engine import ROOT, EngineError, ProjectStack, policy_args, policy_findings
+from azora.engine import ROOT, EngineError, ProjectStack, engine_diagnostics, policy_args, policy_findings
 from azora.recovery import recover
 from azora.smoke import OutputsUnavailable, RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
 from azora.toolchain import ensure_toolchain, find_toolchain
@@ -141,6 +141,11 @@ def up_command(
     yes: bool = YES,
     message: str = typer.Option("azora up", "--message", "-m", help="Update message in the stack history."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+    refresh: bool = typer.Option(
+        False,
+        "--refresh",
+        help="Read every resource from the cluster first; what was deleted outside Pulumi is made again.",
+    ),
 ) -> None:
     """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed.
     First recovers from an interrupted update (stale lock, pending operations)."""
@@ -149,6 +154,13 @@ def up_command(
         recovery = recover(target.handle, target.env.get("PULUMI_BACKEND_URL", ""))
         for line in recovery.lines():
             err.print(f"[yellow]recovered:[/] {escape(line)}")
+        if refresh:
+            try:
+                refreshed = target.handle.refresh(color="never", message="azora up --refresh")
+            except auto.errors.CommandError as exc:
+                raise EngineError(f"the refresh of {stack} failed: {engine_diagnostics(exc)}") from None
+            gone = (refreshed.summary.resource_changes or {}).get("delete", 0)
+            err.print(f"refreshed: {gone} resource(s) no longer in the cluster" if gone else "refreshed: no drift")
         due = release.due_scale_downs(target.azora_config().get("services") or {})
         if due:
             err.print(f"old colours past scaleDownDelaySeconds: {', '.join(due)} (scaling them down)")

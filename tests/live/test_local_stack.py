@@ -72,6 +72,22 @@ def test_refresh_then_preview_shows_no_drift(project: LiveProject) -> None:
     assert "preview: no changes" in again.stdout
 
 
+def test_up_with_refresh_makes_again_what_was_deleted_outside_pulumi(project: LiveProject) -> None:
+    path = project.ns_path("apps/v1", "deployments", "marketplace-blue")
+    deleted = project.api.request("DELETE", path, params={"propagationPolicy": "Foreground"})
+    assert deleted.status_code == 200
+    while project.api.get(path) is not None:
+        time.sleep(0.1)
+    plain = project.azora("up", "--stack", "local", "--yes")
+    assert "preview: no changes" in plain.stdout  # the state still believes it exists
+    fixed = project.azora("up", "--stack", "local", "--yes", "--refresh")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "refreshed: 1 resource(s) no longer in the cluster" in fixed.stderr
+    assert "✓ local: 1 create" in fixed.stdout
+    assert _available(project.deployment("marketplace-blue"))
+    assert project.pod_colors(project.ready_pods("marketplace")) == {"blue"}
+
+
 class EndpointWatcher:
     """Polls a Service's ready EndpointSlice endpoints every 50 ms in a thread."""
 
