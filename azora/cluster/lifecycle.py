@@ -211,13 +211,19 @@ def status(layout: Layout) -> list[ComponentStatus]:
     return rows
 
 
+def embedded_layout(kubeconfig: Path) -> Layout | None:
+    """The embedded cluster whose kubeconfig this is, or None (any other cluster)."""
+    layout = Layout(kubeconfig.parent)
+    return layout if layout.exists() and layout.kubeconfig == kubeconfig else None
+
+
 def check_target(kubeconfig: Path) -> None:
     """Before an engine run on a stack: its kubeconfig exists and, when it is an embedded
     cluster's, every component of that cluster is running."""
     if not kubeconfig.is_file():
         raise ClusterError(f"{kubeconfig} does not exist; start the embedded cluster with `azora cluster up`")
-    layout = Layout(kubeconfig.parent)
-    if not layout.exists() or layout.kubeconfig != kubeconfig:
+    layout = embedded_layout(kubeconfig)
+    if layout is None:
         return  # someone else's cluster: the provider reports what it finds
     down_ = [f"{row.name}: {row.state}" for row in status(layout) if row.state != "running"]
     if down_:

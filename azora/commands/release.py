@@ -21,7 +21,7 @@ from rich.table import Table
 
 from azora import release
 from azora.cluster.layout import ClusterError
-from azora.cluster.lifecycle import check_target
+from azora.cluster.lifecycle import check_target, embedded_layout
 from azora.commands.errors import user_errors
 from azora.config.load import load_stack_file, resolve_kubeconfig
 from azora.console import err, out
@@ -64,10 +64,24 @@ def _progress(verbose: bool) -> Callable[[str], None] | None:
     return (lambda line: err.print(escape(line), highlight=False)) if verbose else None
 
 
+def _on_embedded_cluster(stack: str) -> bool:
+    project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
+    kubeconfig = resolve_kubeconfig(load_stack_file(project / f"Pulumi.{stack}.yaml"), project)
+    return kubeconfig is not None and embedded_layout(kubeconfig) is not None
+
+
 def _smoke(target: ProjectStack, base_url: str | None, skip: bool) -> release.SmokeCheck | None:
-    """A smoke check of one service against the stack's outputs (or `base_url`)."""
+    """A smoke check of one service against the stack's outputs (or `base_url`). Refused up
+    front, before anything is applied, where it could only fail: the outputs' in-cluster URLs
+    on the embedded cluster, whose simulated pods serve nothing."""
     if skip:
         return None
+    if base_url is None and _on_embedded_cluster(target.stack):
+        raise EngineError(
+            f"stack {target.stack} runs on the embedded cluster, whose pods run no containers, so its "
+            "services' in-cluster URLs cannot answer a smoke check: pass --base-url URL where the apps "
+            "run (for example the stand-in, `python -m tests.standin`), or --no-smoke"
+        )
 
     def check(service: str, preview: bool) -> list[str]:
         outputs = {key: value.value for key, value in target.handle.outputs().items()}

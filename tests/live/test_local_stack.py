@@ -88,6 +88,15 @@ def test_up_with_refresh_makes_again_what_was_deleted_outside_pulumi(project: Li
     assert project.pod_colors(project.ready_pods("marketplace")) == {"blue"}
 
 
+def test_smoke_on_the_embedded_cluster_needs_a_base_url(project: LiveProject) -> None:
+    before = project.services_config()
+    refused = project.azora("deploy", "--stack", "local", "--service", "payment", "--version", "2.1.0", "--yes")
+    assert refused.returncode == 1
+    assert "pass --base-url URL where the apps run" in " ".join(refused.stderr.split())
+    assert project.services_config() == before  # refused before anything was applied
+    assert project.deployment("payment-green")["spec"]["replicas"] == 0
+
+
 class EndpointWatcher:
     """Polls a Service's ready EndpointSlice endpoints every 50 ms in a thread."""
 
