@@ -123,31 +123,45 @@ def up(
             progress("credentials incomplete; making new ones")
             pki.create(layout.load_ports().apiserver)
         ctx = context(layout, bin_dir)
-        for component in COMPONENTS:
-            record = processes.read(layout.record(component.name))
-            if record is not None and processes.is_running(record):
+        try:
+            for component in COMPONENTS:
+                record = processes.read(layout.record(component.name))
+                if record is not None and processes.is_running(record):
+                    _wait_healthy(component, ctx, record, deadline)
+                    progress(f"{component.name} is running (pid {record.pid})")
+                    continue
+                if record is not None:
+                    progress(f"{component.name} (pid {record.pid}) is not running any more; restarting it")
+                record = _start(component, ctx, progress)
+                started.append(component.name)
                 _wait_healthy(component, ctx, record, deadline)
-                progress(f"{component.name} is running (pid {record.pid})")
-                continue
-            if record is not None:
-                progress(f"{component.name} (pid {record.pid}) is not running any more; restarting it")
-            record = _start(component, ctx, progress)
-            started.append(component.name)
-            _wait_healthy(component, ctx, record, deadline)
-            progress(f"{component.name} is healthy (pid {record.pid})")
-        api = api_for(layout)
-        ensure_node(api)
-        while not (node_ready(api) and default_service_account(api)):
-            if time.monotonic() > deadline:
-                raise ClusterError(
-                    "the simulated node did not become Ready or the default service account did not appear "
-                    f"in time; see {layout.logs}/kwok.log and kube-controller-manager.log"
-                )
-            time.sleep(0.2)
+                progress(f"{component.name} is healthy (pid {record.pid})")
+            api = api_for(layout)
+            ensure_node(api)
+            while not (node_ready(api) and default_service_account(api)):
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        "the simulated node did not become Ready or the default service account did not appear "
+                        f"in time; see {layout.logs}/kwok.log and kube-controller-manager.log"
+                    )
+                time.sleep(0.2)
+        except ClusterError as exc:
+            # A failed `up` leaves nothing running that it started itself.
+            stopped = [name for name in reversed(started) if _stop_recorded(layout, name)]
+            if stopped:
+                raise ClusterError(f"{exc}\n(stopped what this attempt started: {', '.join(stopped)})") from None
+            raise
         progress("node Ready")
         if lifetime is not None:
             _start_watchdog(layout, lifetime)
     return ClusterInfo(layout.kubeconfig, api.server, started)
+
+
+def _stop_recorded(layout: Layout, name: str) -> bool:
+    path = layout.record(name)
+    record = processes.read(path)
+    path.unlink(missing_ok=True)
+    return record is not None and processes.stop(record)
 
 
 def _start_watchdog(layout: Layout, lifetime: float) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from azora.cluster import processes
 from azora.cluster.components import COMPONENTS
-from azora.cluster.layout import Layout
+from azora.cluster.layout import Layout, port_in_use
 from azora.cluster.lifecycle import api_for
 from azora.toolchain import Toolchain
 from tests.live.conftest import AZORA
@@ -106,17 +106,21 @@ def test_cluster_lifecycle(live_toolchain: Toolchain, tmp_path: Path) -> None:
     assert not directory.exists()
 
 
-def test_up_reports_a_port_taken_by_someone_else(live_toolchain: Toolchain, tmp_path: Path) -> None:
+def test_a_failed_up_names_the_taken_port_and_stops_what_it_started(live_toolchain: Toolchain, tmp_path: Path) -> None:
     directory = tmp_path / "cluster"
     layout = Layout(directory)
     ports = layout.create()
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", ports.etcd_client))
+        squatter.bind(("127.0.0.1", ports.apiserver))
         squatter.listen()
-        done = _cluster(directory, "up", "--timeout", "30")
+        done = _cluster(directory, "up", "--timeout", "60")
+    message = " ".join(done.stderr.split())
     assert done.returncode == 1
-    assert f"port {ports.etcd_client} on 127.0.0.1 (for etcd) is taken by a process this cluster did not start" in (
-        done.stderr.replace("\n", " ")
+    assert f"port {ports.apiserver} on 127.0.0.1 (for kube-apiserver) is taken by a process this cluster did not" in (
+        message
     )
-    assert not any(layout.run.glob("*.json"))  # nothing was started
+    assert "(stopped what this attempt started: etcd)" in message
+    assert "starting etcd" in message  # etcd did start, and was stopped again
+    assert not port_in_use(ports.etcd_client)
+    assert not any(layout.run.glob("*.json"))
     _cluster(directory, "down", "--purge")
