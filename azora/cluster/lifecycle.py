@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -249,13 +248,3 @@ def check_target(kubeconfig: Path) -> None:
 
 def kubectl_env_line(layout: Layout) -> str:
     return f"export KUBECONFIG={layout.kubeconfig}"
-
-
-def run_kubectl(layout: Layout, *args: str) -> subprocess.CompletedProcess[str]:
-    """kubectl (from PATH) against this cluster; for benchmarks and debugging."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise ClusterError("kubectl is not on PATH")
-    return subprocess.run(
-        [kubectl, f"--kubeconfig={layout.kubeconfig}", *args], capture_output=True, text=True, timeout=60, check=False
-    )
