@@ -8,6 +8,7 @@ state the previous one left, as an on-call engineer's session would.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ def project(live_toolchain: Toolchain, live_cluster: Layout) -> Iterator[LivePro
         done = live.azora("up", "--stack", "local", "--yes", "--message", "release 1")
         assert done.returncode == 0, done.stderr
         live.first_up = done  # type: ignore[attr-defined]
+        live.first_services = live.services_config()  # type: ignore[attr-defined]
         yield live
     finally:
         live.scratch.close()
@@ -170,16 +172,29 @@ def test_failed_post_promotion_check_switches_back_on_the_cluster(project: LiveP
 
 def test_rollback_from_history_restores_the_first_release_on_the_cluster(project: LiveProject) -> None:
     assert project.selector("payment")["azora.io/color"] == "green"  # promoted above
+    # The default target: the newest successful update that is not a step of the release
+    # (deploy, promote); here the `azora up --refresh` above, whose config is release 1's.
+    history = json.loads(project.azora("history", "--stack", "local", "--json").stdout)
+    target = next(
+        row
+        for row in history
+        if row["kind"] == "update"
+        and row["result"] == "succeeded"
+        and not row["message"].startswith(("azora deploy ", "azora promote "))
+    )
+    assert target["message"] == "azora up"
+    assert target["services"]["payment"]["activeColor"] == "blue"
     rolled = project.azora("rollback", "--stack", "local", "--yes")
     assert rolled.returncode == 0, rolled.stderr
-    assert "rollback local to update 1 (release 1)" in rolled.stdout
+    assert f"rollback local to update {target['version']} (azora up)" in rolled.stdout
+    assert project.services_config() == project.first_services  # type: ignore[attr-defined]
     for service in ("payment", "auth"):
         assert project.selector(service)["azora.io/color"] == "blue"
         assert project.pod_colors(project.ready_pods(service)) == {"blue"}
     green = project.deployment("payment-green")
     assert green["spec"]["replicas"] == 0
     assert green["metadata"]["labels"]["app.kubernetes.io/version"] == "2.0.4"
-    history = project.azora("history", "--stack", "local", "--json")
-    assert '"message": "azora rollback to update 1"' in history.stdout
+    after = json.loads(project.azora("history", "--stack", "local", "--json").stdout)
+    assert after[0]["message"] == f"azora rollback to update {target['version']}"
     preview = project.azora("preview", "--stack", "local", "--refresh", "--expect-no-changes")
     assert preview.returncode == 0, preview.stdout + preview.stderr
