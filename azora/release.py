@@ -15,6 +15,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from pulumi import automation as auto
@@ -34,6 +35,7 @@ class Target(Protocol):
 
     stack: str
     handle: auto.Stack
+    stack_file: Path
 
     def azora_config(self) -> dict[str, Any]: ...
 
@@ -366,8 +368,28 @@ def plan_rollback(target: Target, to_version: int | None = None) -> RollbackPlan
     return RollbackPlan(number, chosen.message or "", _diff(current, chosen.config), dict(chosen.config))
 
 
+def _validate_restored(target: Target, plan: RollbackPlan) -> None:
+    """Check the entry's `azora:` config with today's model before anything is written: an
+    entry from before a schema change must be refused, not half-restored."""
+    raw: dict[str, Any] = {}
+    for key, value in plan.config.items():
+        if key.startswith("azora:"):
+            name = key[len("azora:") :]
+            raw[name] = {"secure": "<secret>"} if value.secret else decode_config_value(name, value.value)
+    try:
+        validate_raw(raw, f"update {plan.version} of stack {target.stack}")
+    except ConfigError as exc:
+        raise ReleaseError(
+            f"{exc}\nupdate {plan.version}'s config no longer passes the config model; pick another"
+        ) from None
+
+
 def rollback(target: Target, plan: RollbackPlan, progress: Callable[[str], None] | None = None) -> auto.UpResult:
-    """Restore the planned config (secrets re-encrypted, never printed) and apply it."""
+    """Restore the planned config (secrets re-encrypted, never printed) and apply it. If the
+    update fails, the stack file gets its previous text back, so a retried `azora rollback`
+    plans the same target instead of going one release further back."""
+    _validate_restored(target, plan)
+    saved = target.stack_file.read_text()
     current = _current_config(target)
     for key in current:
         if key not in plan.config:
@@ -383,4 +405,9 @@ def rollback(target: Target, plan: RollbackPlan, progress: Callable[[str], None]
     for key, value in plan.config.items():
         if value.secret:
             target.handle.set_config(key, auto.ConfigValue(value.value, secret=True))
-    return apply(target, f"{ROLLBACK_PREFIX} to update {plan.version}", progress)
+    try:
+        return apply(target, f"{ROLLBACK_PREFIX} to update {plan.version}", progress)
+    except UpdateError as exc:
+        target.stack_file.write_text(saved)
+        exc.args = (f"{exc.args[0]}; Pulumi.{target.stack}.yaml is unchanged",)
+        raise

@@ -137,3 +137,33 @@ def test_rollback_refuses_an_update_that_does_not_exist(project: Project) -> Non
     refused = project.azora("rollback", "--stack", "staging", "--to-version", "7", "--yes")
     assert refused.returncode == 1
     assert "has no update 7 (updates: 1)" in refused.stderr
+
+
+def test_a_rollback_whose_update_fails_leaves_the_stack_file_as_it_was(project: Project) -> None:
+    assert project.azora("up", "--stack", "staging", "--yes", "--message", "release v1").returncode == 0
+    v1_config = project.scratch.azora_config()["services"]
+    deployed = project.azora(
+        "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    before = project.scratch.stack_file.read_text()
+    # The provider writes rendered manifests under renderDir/1-manifest: a file in its place
+    # makes the rollback's update fail after its config was restored.
+    rendered = project.manifests / "1-manifest"
+    for path in rendered.iterdir():
+        path.unlink()
+    rendered.rmdir()
+    rendered.write_text("not a directory\n")
+
+    failed = project.azora("rollback", "--stack", "staging", "--yes")
+    assert failed.returncode == 1
+    assert "the update of staging failed (azora rollback to update 1)" in failed.stderr
+    assert "Pulumi.staging.yaml is unchanged" in failed.stderr
+    assert project.scratch.stack_file.read_text() == before
+
+    # Fixed, a retry plans the same target instead of going one release further back.
+    rendered.unlink()
+    retried = project.azora("rollback", "--stack", "staging", "--yes")
+    assert retried.returncode == 0, retried.stderr
+    assert "rollback staging to update 1 (release v1)" in retried.stdout
+    assert project.scratch.azora_config()["services"] == v1_config
