@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -97,12 +97,19 @@ def _apply_services(
     refused or fails, the file gets its previous services back, so it never claims a release
     the cluster did not take (the next `azora up` converges anything partly applied)."""
     _validate(target, services)
-    before = target.azora_config().get("services")
-    target.set_azora("services", services)
-    try:
+    with _unchanged_on_failure(target):
+        target.set_azora("services", services)
         return apply(target, message, progress)
+
+
+@contextlib.contextmanager
+def _unchanged_on_failure(target: Target) -> Iterator[None]:
+    """Give the stack file its previous text back if the update inside fails."""
+    saved = target.stack_file.read_text()
+    try:
+        yield
     except UpdateError as exc:
-        target.set_azora("services", before)
+        target.stack_file.write_text(saved)
         exc.args = (f"{exc.args[0]}; Pulumi.{target.stack}.yaml is unchanged",)
         raise
 
@@ -389,25 +396,20 @@ def rollback(target: Target, plan: RollbackPlan, progress: Callable[[str], None]
     update fails, the stack file gets its previous text back, so a retried `azora rollback`
     plans the same target instead of going one release further back."""
     _validate_restored(target, plan)
-    saved = target.stack_file.read_text()
-    current = _current_config(target)
-    for key in current:
-        if key not in plan.config:
-            target.handle.remove_config(key)
-    plain = {key: value for key, value in plan.config.items() if not value.secret}
-    for key, value in plain.items():
-        if key.startswith("azora:"):
-            # Back into the stack file with the types the model expects (objects, booleans).
-            name = key[len("azora:") :]
-            target.set_azora(name, decode_config_value(name, value.value))
-        else:
-            target.handle.set_config(key, value)
-    for key, value in plan.config.items():
-        if value.secret:
-            target.handle.set_config(key, auto.ConfigValue(value.value, secret=True))
-    try:
+    with _unchanged_on_failure(target):
+        current = _current_config(target)
+        for key in current:
+            if key not in plan.config:
+                target.handle.remove_config(key)
+        plain = {key: value for key, value in plan.config.items() if not value.secret}
+        for key, value in plain.items():
+            if key.startswith("azora:"):
+                # Back into the stack file with the types the model expects (objects, booleans).
+                name = key[len("azora:") :]
+                target.set_azora(name, decode_config_value(name, value.value))
+            else:
+                target.handle.set_config(key, value)
+        for key, value in plan.config.items():
+            if value.secret:
+                target.handle.set_config(key, auto.ConfigValue(value.value, secret=True))
         return apply(target, f"{ROLLBACK_PREFIX} to update {plan.version}", progress)
-    except UpdateError as exc:
-        target.stack_file.write_text(saved)
-        exc.args = (f"{exc.args[0]}; Pulumi.{target.stack}.yaml is unchanged",)
-        raise
