@@ -28,6 +28,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from azora.cluster.processes import proc_stat
 from azora.engine import PROJECT, EngineError, engine_diagnostics
 
 
@@ -51,16 +52,18 @@ class Recovery:
 
 
 def _process_started(pid: int) -> dt.datetime | None:
-    """When a local pid started, or None if there is no such process."""
+    """When a local pid started, or None if no process runs under it. A zombie (killed, not yet
+    reaped by its parent or init) runs nothing and holds nothing."""
+    stat = proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X"):
+        return None
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         boot = next(
             int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
         )
-    except (OSError, StopIteration, IndexError, ValueError):
+    except (OSError, StopIteration):
         return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return dt.datetime.fromtimestamp(boot + int(fields[19]) / ticks, dt.UTC)
+    return dt.datetime.fromtimestamp(boot + stat[1] / os.sysconf("SC_CLK_TCK"), dt.UTC)
 
 
 def lock_files(backend_url: str, stack: str) -> list[Path]:

@@ -27,7 +27,7 @@ class Record:
     started_at: float
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
+def proc_stat(pid: int) -> tuple[str, int] | None:
     """(state, start time) of a pid from /proc, or None when there is no such process."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -39,8 +39,8 @@ def _stat(pid: int) -> tuple[str, int] | None:
 
 def is_running(record: Record) -> bool:
     """The recorded process still exists (same pid and start time) and is not a zombie."""
-    stat = _stat(record.pid)
-    return stat is not None and stat[1] == record.start_time and stat[0] != "Z"
+    stat = proc_stat(record.pid)
+    return stat is not None and stat[1] == record.start_time and stat[0] not in ("Z", "X")
 
 
 def read(path: Path) -> Record | None:
@@ -66,7 +66,7 @@ def start(argv: Sequence[str], log: Path, record: Path, env: Mapping[str, str] |
             env=dict(env) if env is not None else None,
             close_fds=True,
         )
-    stat = _stat(process.pid)
+    stat = proc_stat(process.pid)
     entry = Record(process.pid, stat[1] if stat else 0, list(argv), time.time())
     record.write_text(json.dumps(asdict(entry)) + "\n")
     return entry

@@ -8,7 +8,9 @@ import datetime as dt
 import os
 import socket
 import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -82,6 +84,25 @@ def test_a_lock_is_stale_only_when_its_process_is_gone_from_this_host() -> None:
     # A lock older than the process now holding its pid: that pid was reused, the lock is stale.
     old_lock = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3650)).isoformat()
     assert stale({"pid": 1, "hostname": host, "timestamp": old_lock}, host)
+
+
+def test_a_lock_held_by_a_killed_process_not_yet_reaped_is_stale() -> None:
+    # After `kill -9` of `pulumi up`, its parent (or init) may take a while to reap it: the pid
+    # stays in /proc as a zombie that runs nothing.
+    host = socket.gethostname()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        taken = dt.datetime.now(dt.UTC).isoformat()
+        assert not stale({"pid": child.pid, "hostname": host, "timestamp": taken}, host)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the killed child never became a zombie"
+            time.sleep(0.01)
+        assert stale({"pid": child.pid, "hostname": host, "timestamp": taken}, host)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_pending_creates_are_adopted_with_their_object_ids() -> None:
