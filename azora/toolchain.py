@@ -773,8 +773,8 @@ def _build(pins: Pins, groups: Sequence[str], console: Console, *, force: bool) 
         if todo:
             console.print(
                 f"building the Pulumi toolchain into {root} with {go_version(go)} "
-                f"({len(todo)} of {len(pieces)} pieces; cold, on 2 cores: about 28 minutes for the Pulumi set, "
-                "12 more for the cluster)"
+                f"({len(todo)} of {len(pieces)} pieces; cold, on 2 cores: 12 to 28 minutes for the Pulumi set, "
+                "5 to 12 more for the cluster)"
             )
         for piece in todo:
             _build_piece(piece, root, go, console)
