@@ -94,8 +94,8 @@ def _apply_services(
     target: Target, services: dict[str, Any], message: str, progress: Callable[[str], None] | None
 ) -> auto.UpResult:
     """Validate the edited services, write them to the stack file and apply. If the update is
-    refused or fails, the file gets its previous services back, so it never claims a release
-    the cluster did not take (the next `azora up` converges anything partly applied)."""
+    refused or fails, the file gets its previous text back, so it never claims a release the
+    cluster did not take (the next `azora up` converges anything partly applied)."""
     _validate(target, services)
     with _unchanged_on_failure(target):
         target.set_azora("services", services)
@@ -104,13 +104,15 @@ def _apply_services(
 
 @contextlib.contextmanager
 def _unchanged_on_failure(target: Target) -> Iterator[None]:
-    """Give the stack file its previous text back if the update inside fails."""
+    """Give the stack file its previous text back if anything inside fails or is interrupted:
+    a config write, the update itself, or Ctrl-C."""
     saved = target.stack_file.read_text()
     try:
         yield
-    except UpdateError as exc:
+    except BaseException as exc:
         target.stack_file.write_text(saved)
-        exc.args = (f"{exc.args[0]}; Pulumi.{target.stack}.yaml is unchanged",)
+        if isinstance(exc, UpdateError):
+            exc.args = (f"{exc.args[0]}; Pulumi.{target.stack}.yaml is unchanged",)
         raise
 
 
