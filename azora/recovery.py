@@ -28,7 +28,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from azora.cluster.processes import proc_stat
+from azora.cluster.processes import running_start_time
 from azora.engine import PROJECT, EngineError, engine_diagnostics
 
 
@@ -52,10 +52,10 @@ class Recovery:
 
 
 def _process_started(pid: int) -> dt.datetime | None:
-    """When a local pid started, or None if no process runs under it. A zombie (killed, not yet
-    reaped by its parent or init) runs nothing and holds nothing."""
-    stat = proc_stat(pid)
-    if stat is None or stat[0] in ("Z", "X"):
+    """When the process running under a local pid started, or None if none runs there (a
+    zombie, killed but not yet reaped, runs nothing and holds nothing)."""
+    ticks = running_start_time(pid)
+    if ticks is None:
         return None
     try:
         boot = next(
@@ -63,7 +63,7 @@ def _process_started(pid: int) -> dt.datetime | None:
         )
     except (OSError, StopIteration):
         return None
-    return dt.datetime.fromtimestamp(boot + stat[1] / os.sysconf("SC_CLK_TCK"), dt.UTC)
+    return dt.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), dt.UTC)
 
 
 def lock_files(backend_url: str, stack: str) -> list[Path]:

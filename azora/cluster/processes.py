@@ -27,20 +27,32 @@ class Record:
     started_at: float
 
 
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, start time) of a pid from /proc, or None when there is no such process."""
+# Process states of a pid that runs nothing: a zombie (exited or killed, not yet reaped by its
+# parent or init) and a dead task.
+_DEAD = ("Z", "X")
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after "pid (comm)", or None when there is no such pid."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return fields[0], int(fields[19])
+    return text[text.rindex(")") + 2 :].split()
+
+
+def running_start_time(pid: int) -> int | None:
+    """The kernel's start time (clock ticks since boot) of the process running under `pid`, or
+    None when none runs there (no such pid, or a zombie)."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in _DEAD:
+        return None
+    return int(fields[19])
 
 
 def is_running(record: Record) -> bool:
-    """The recorded process still exists (same pid and start time) and is not a zombie."""
-    stat = proc_stat(record.pid)
-    return stat is not None and stat[1] == record.start_time and stat[0] not in ("Z", "X")
+    """The recorded process still runs (same pid and start time, not a zombie)."""
+    return running_start_time(record.pid) == record.start_time
 
 
 def read(path: Path) -> Record | None:
@@ -66,8 +78,7 @@ def start(argv: Sequence[str], log: Path, record: Path, env: Mapping[str, str] |
             env=dict(env) if env is not None else None,
             close_fds=True,
         )
-    stat = proc_stat(process.pid)
-    entry = Record(process.pid, stat[1] if stat else 0, list(argv), time.time())
+    entry = Record(process.pid, running_start_time(process.pid) or 0, list(argv), time.time())
     record.write_text(json.dumps(asdict(entry)) + "\n")
     return entry
 
@@ -107,13 +118,7 @@ def group_members(pgid: int) -> list[int]:
     """Pids whose process group is `pgid` (to prove that `down` left nothing behind)."""
     members = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        fields = _stat_fields(entry.name) if entry.name.isdigit() else None
+        if fields is not None and fields[0] not in _DEAD and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from azora.cluster import processes
 from tests.live.conftest import LiveProject
 
 pytestmark = pytest.mark.live
@@ -36,14 +37,6 @@ def _descendants(root: int) -> list[int]:
         found.append(pid)
         queue.extend(children.get(pid, []))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _latest(checkpoint: Path) -> dict[str, Any]:
@@ -92,7 +85,7 @@ def test_sigkill_mid_update_then_azora_up_recovers(fresh_project: LiveProject) -
     assert killed, "the update finished before a Deployment was pending; nothing was interrupted"
     assert len(killed) >= 4, killed
     time.sleep(0.5)
-    assert [pid for pid in killed if _alive(pid)] == []
+    assert [pid for pid in killed if processes.running_start_time(pid) is not None] == []
     interrupted = _latest(project.checkpoint)
     assert interrupted["pending_operations"], "the kill left no pending operation"
     locks = list(project.scratch.backend_dir.glob(".pulumi/locks/*/azora-platform/local/*.json"))
