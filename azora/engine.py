@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from azora.state_files import broken_sidecars, remove_broken_sidecars
 from azora.toolchain import Toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,7 +267,9 @@ class ProjectStack(StackFileMixin):
     `AZORA_PROJECT_DIR` names another (a scratch copy whose `Pulumi.yaml` has `main:` here).
     """
 
-    def __init__(self, stack: str, toolchain: Toolchain, project_dir: Path | None = None):
+    def __init__(self, stack: str, toolchain: Toolchain, project_dir: Path | None = None, repair_state: bool = False):
+        """With `repair_state` (`azora up`), first remove metadata sidecars a killed update cut
+        short (see azora.state_files); `repaired` lists them."""
         self.stack = stack
         self.project_dir = (project_dir or Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))).resolve()
         self.stack_file = self.project_dir / f"Pulumi.{stack}.yaml"
@@ -297,7 +300,17 @@ class ProjectStack(StackFileMixin):
             pulumi_command=_command(toolchain),
             secrets_provider="passphrase" if file_backend else None,
         )
+        self.repaired = remove_broken_sidecars(backend, PROJECT, stack) if repair_state else []
         try:
             self.handle = auto.Stack.create_or_select(stack, self.workspace)
         except auto.errors.CommandError as exc:
-            raise EngineError(f"cannot open stack {stack!r} on {backend or 'the configured backend'}: {exc}") from None
+            broken = broken_sidecars(backend, PROJECT, stack)
+            hint = (
+                f"\n{len(broken)} metadata file(s) of the stack were cut short by an interrupted update "
+                f"({', '.join(str(path) for path in broken)}); `azora up --stack {stack}` removes them"
+                if broken
+                else ""
+            )
+            raise EngineError(
+                f"cannot open stack {stack!r} on {backend or 'the configured backend'}: {exc}{hint}"
+            ) from None

@@ -1,6 +1,8 @@
 """Recovery after an interrupted update (a `pulumi up` killed mid-way, a CI runner lost).
 
-Such an update leaves two things behind:
+Such an update can leave three things behind:
+- a metadata sidecar cut short mid-write (see azora.state_files), which makes the stack
+  unreadable ("failed to load checkpoint: EOF"); `azora up` removes it before opening the stack;
 - a lock (on a `file://` backend, `.pulumi/locks/.../<stack>/<id>.json` naming the pid and host
   of the `pulumi` process), which makes every later update fail with "the stack is currently
   locked";
@@ -30,10 +32,12 @@ from pulumi import automation as auto
 
 from azora.cluster.processes import running_start_time
 from azora.engine import PROJECT, EngineError, engine_diagnostics
+from azora.state_files import lock_files
 
 
 @dataclass
 class Recovery:
+    sidecars: list[str] = field(default_factory=list)  # cut-short metadata files removed (state_files)
     stale_locks: list[str] = field(default_factory=list)  # "pid N on host" descriptions
     imported: list[str] = field(default_factory=list)  # URNs adopted from the cluster
     cleared: list[str] = field(default_factory=list)  # URNs dropped from the state
@@ -41,10 +45,11 @@ class Recovery:
 
     @property
     def anything(self) -> bool:
-        return bool(self.stale_locks or self.imported or self.cleared or self.other_pending)
+        return bool(self.sidecars or self.stale_locks or self.imported or self.cleared or self.other_pending)
 
     def lines(self) -> list[str]:
-        lines = [f"cleared the stale lock of an interrupted update ({lock})" for lock in self.stale_locks]
+        lines = [f"removed {path}, a metadata file an interrupted update cut short" for path in self.sidecars]
+        lines += [f"cleared the stale lock of an interrupted update ({lock})" for lock in self.stale_locks]
         lines += [f"adopted {urn.rsplit('::', 1)[-1]} (created before the interruption)" for urn in self.imported]
         lines += [f"dropped the unfinished create of {urn.rsplit('::', 1)[-1]}" for urn in self.cleared]
         lines += [f"refreshed the unfinished {op}" for op in self.other_pending]
@@ -66,13 +71,6 @@ def _process_started(pid: int) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), dt.UTC)
 
 
-def lock_files(backend_url: str, stack: str) -> list[Path]:
-    if not backend_url.startswith("file://"):
-        return []
-    root = Path(backend_url[len("file://") :]) / ".pulumi" / "locks"
-    return sorted(root.glob(f"*/{PROJECT}/{stack}/*.json"))
-
-
 def stale(lock: dict[str, Any], hostname: str) -> bool:
     """A lock is stale when it was taken on this host by a process that no longer runs (its pid
     is gone, or now belongs to a process started after the lock was taken)."""
@@ -86,7 +84,7 @@ def stale(lock: dict[str, Any], hostname: str) -> bool:
 
 
 def clear_stale_locks(handle: auto.Stack, backend_url: str, recovery: Recovery) -> None:
-    files = lock_files(backend_url, handle.name)
+    files = lock_files(backend_url, PROJECT, handle.name)
     if not files:
         return
     hostname = socket.gethostname()
@@ -148,9 +146,10 @@ def adopt_pending_creates(deployment: dict[str, Any], recovery: Recovery) -> dic
     return {**deployment, "resources": resources, "pending_operations": []}
 
 
-def recover(handle: auto.Stack, backend_url: str) -> Recovery:
-    """Clear a stale lock and settle pending operations; a no-op for a clean stack."""
-    recovery = Recovery()
+def recover(handle: auto.Stack, backend_url: str, sidecars: list[str] | None = None) -> Recovery:
+    """Clear a stale lock and settle pending operations; a no-op for a clean stack. `sidecars`:
+    the broken metadata files removed before the stack could be opened, for the report."""
+    recovery = Recovery(sidecars=list(sidecars or []))
     clear_stale_locks(handle, backend_url, recovery)
     exported = handle.export_stack()
     if not (exported.deployment or {}).get("pending_operations"):

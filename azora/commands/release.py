@@ -36,10 +36,10 @@ NOT_CHANGES = {auto.OpType.SAME, auto.OpType.REFRESH, auto.OpType.READ}
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
 
-def open_stack(stack: str, needs_cluster: bool = True, build: bool = True) -> ProjectStack:
+def open_stack(stack: str, needs_cluster: bool = True, build: bool = True, repair_state: bool = False) -> ProjectStack:
     """The project's stack, after its file validates and (for commands that reach the
     cluster) its embedded cluster, if it targets one, is running. Without `build`, a missing
-    toolchain is an error instead of a build."""
+    toolchain is an error instead of a build. `repair_state`: see ProjectStack."""
     project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
     config = load_stack_file(project / f"Pulumi.{stack}.yaml")  # validate before touching any state
     kubeconfig = resolve_kubeconfig(config, project)
@@ -51,7 +51,7 @@ def open_stack(stack: str, needs_cluster: bool = True, build: bool = True) -> Pr
     toolchain = ensure_toolchain(err) if build else find_toolchain()
     if toolchain is None:
         raise OutputsUnavailable("the Pulumi toolchain is not installed (azora tools install)")
-    return ProjectStack(stack, toolchain, project)
+    return ProjectStack(stack, toolchain, project, repair_state=repair_state)
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -162,10 +162,11 @@ def up_command(
     ),
 ) -> None:
     """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed.
-    First recovers from an interrupted update (stale lock, pending operations)."""
+    First recovers from an interrupted update (cut-short metadata files, stale lock, pending
+    operations)."""
     with user_errors():
-        target = open_stack(stack)
-        recovery = recover(target.handle, target.env.get("PULUMI_BACKEND_URL", ""))
+        target = open_stack(stack, repair_state=True)
+        recovery = recover(target.handle, target.env.get("PULUMI_BACKEND_URL", ""), target.repaired)
         for line in recovery.lines():
             err.print(f"[yellow]recovered:[/] {escape(line)}")
         if refresh:

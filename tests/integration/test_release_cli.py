@@ -167,3 +167,29 @@ def test_a_rollback_whose_update_fails_leaves_the_stack_file_as_it_was(project: 
     assert retried.returncode == 0, retried.stderr
     assert "rollback staging to update 1 (release v1)" in retried.stdout
     assert project.scratch.azora_config()["services"] == v1_config
+
+
+def test_azora_up_repairs_a_metadata_file_a_killed_update_cut_short(project: Project) -> None:
+    assert project.azora("up", "--stack", "staging", "--yes", "--message", "release v1").returncode == 0
+    state = project.scratch.backend_dir / ".pulumi"
+    sidecar = state / "stacks" / "azora-platform" / "staging.json.attrs"
+    assert json.loads(sidecar.read_text())  # the engine wrote one with the checkpoint
+    # What a `pulumi up` killed between the checkpoint's rename and its sidecar's write leaves.
+    sidecar.write_text("")
+
+    refused = project.azora("history", "--stack", "staging")
+    assert refused.returncode == 1
+    assert "failed to load checkpoint: EOF" in refused.stderr
+    assert "1 metadata file(s) of the stack were cut short by an interrupted update" in refused.stderr
+    assert "`azora up --stack staging` removes them" in refused.stderr
+
+    recovered = project.azora("up", "--stack", "staging", "--yes")
+    assert recovered.returncode == 0, recovered.stderr
+    assert (
+        "recovered: removed .pulumi/stacks/azora-platform/staging.json.attrs, a metadata file an "
+        "interrupted update cut short" in " ".join(recovered.stderr.split())
+    )
+    # The checkpoint itself was whole: the stack reads as it was, with nothing to change.
+    assert "preview: no changes" in recovered.stdout
+    assert not sidecar.exists()
+    assert [row["message"] for row in project.history()] == ["release v1"]
