@@ -18,14 +18,26 @@ setup: $(BIN)/azora
 tools: setup
 	$(BIN)/azora tools install --with cluster
 
-# The test command: lint, then the whole suite: unit, integration (real engine), live (the
-# embedded cluster, started and stopped by the tests), and the browser suites when Chromium is
-# installed (`.ci/run` installs it).
+# The unit gate: tests/unit (mocks only: no engine, cluster, browser or fixed port), spread over
+# the CPUs by pytest-xdist. UNIT_WORKERS=0 runs it in one process; benchmarks/unit_gate.py times
+# both. Only this gate runs in parallel: the other suites share ports and one cluster.
+UNIT_WORKERS ?= auto
+UNIT_DIST ?= worksteal
+UNIT_PYTEST = $(BIN)/python -m pytest tests/unit -n $(UNIT_WORKERS) --dist $(UNIT_DIST)
+
+# The test command: lint, then the whole suite: the unit gate (in parallel, as `make unit`),
+# then, in one process, everything else: integration (real engine), live (the embedded cluster,
+# started and stopped by the tests), and the browser suites when Chromium is installed
+# (`.ci/run` installs it). Each test runs once; the second run goes on when the first fails,
+# and the target fails if either did.
 test: setup tools lint
-	$(BIN)/python -m pytest
+	status=0; \
+	$(UNIT_PYTEST) || status=$$?; \
+	$(BIN)/python -m pytest --ignore=tests/unit || status=$$?; \
+	exit $$status
 
 unit: setup
-	$(BIN)/python -m pytest tests/unit
+	$(UNIT_PYTEST)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """actionlint, the GitHub Actions workflow linter, built from its Go module and cached.
 
 No prebuilt binary is downloaded: ``go install`` builds the pinned release from the Go module
-proxy into a versioned directory of azora's cache (the one ``azora tools install`` uses)::
+proxy into a versioned directory of azora's cache (the one ``azora tools install`` uses), through
+the same Go builder as the Pulumi toolchain (``azora.toolchain.gobuild``)::
 
     $AZORA_CACHE_DIR | $XDG_CACHE_HOME/azora | ~/.cache/azora
       tools/actionlint-<version>/actionlint    the binary
@@ -21,19 +22,15 @@ install Debian's ``shellcheck`` to see what CI sees.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from azora.toolchain import cache_root, find_go, go_version, parse_version
+from azora.toolchain.errors import ToolchainError
+from azora.toolchain.gobuild import find_go, go_install, go_install_env, go_satisfies, go_version, is_executable, locked
+from azora.toolchain.paths import REPO_ROOT, cache_root
 
 #: The pinned release. Served by the Go module proxy this project reaches (checked with
 #: ``go list -m -json github.com/rhysd/actionlint@v1.7.12``; v1.7.13+ are refused there).
@@ -44,9 +41,7 @@ PACKAGE = f"{MODULE}/cmd/actionlint"
 GO_MINIMUM = "1.25.0"
 OVERRIDE_ENV = "AZORA_ACTIONLINT"
 BUILD_TIMEOUT_SECONDS = 15 * 60
-ERROR_TAIL_LINES = 25
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 
 
@@ -67,21 +62,17 @@ def binary_path(env: Mapping[str, str] | None = None) -> Path:
     return tool_dir(env) / "actionlint"
 
 
-def _usable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
 def find_actionlint(env: Mapping[str, str] | None = None) -> Path | None:
     """The binary if it is already there ($AZORA_ACTIONLINT, else the cache); never builds."""
     env = os.environ if env is None else env
     override = env.get(OVERRIDE_ENV)
     if override:
         path = Path(override).expanduser()
-        if not _usable(path):
+        if not is_executable(path):
             raise ActionlintError(f"${OVERRIDE_ENV} is {override!r}, which is not an executable file")
         return path
     path = binary_path(env)
-    return path if _usable(path) else None
+    return path if is_executable(path) else None
 
 
 def ensure_actionlint(env: Mapping[str, str] | None = None) -> Path:
@@ -98,7 +89,7 @@ def ensure_actionlint(env: Mapping[str, str] | None = None) -> Path:
     go = _require_go()
     target_dir = tool_dir(env)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target_dir.parent / f".actionlint-{VERSION}.lock"):
+    with locked(target_dir.parent / f".actionlint-{VERSION}.lock"):
         found = find_actionlint(env)  # built by whoever held the lock
         if found is not None:
             return found
@@ -115,11 +106,7 @@ def _require_go() -> Path:
             "at an actionlint binary."
         )
     version = go_version(go)
-    try:
-        recent = version is not None and parse_version(version) >= parse_version(GO_MINIMUM)
-    except ValueError:
-        recent = False
-    if not recent:
+    if not go_satisfies(version, GO_MINIMUM):
         raise GoMissingError(
             f"Go at {go} is {version or 'unusable'}; actionlint {VERSION} needs Go {GO_MINIMUM} or newer. "
             f"Install a newer Go, or point ${OVERRIDE_ENV} at an actionlint binary."
@@ -127,77 +114,27 @@ def _require_go() -> Path:
     return go
 
 
-def build_env(base: Mapping[str, str], gobin: Path) -> dict[str, str]:
-    """Environment for ``go install``: our GOBIN, the machine's Go only, a static binary.
-
-    A ``-mod=`` in an inherited GOFLAGS is dropped: it means nothing for ``pkg@version``.
-    """
-    env = dict(base)
-    flags = [f for f in env.get("GOFLAGS", "").split() if not f.startswith("-mod=")]
-    env.update(GOBIN=str(gobin), GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS=" ".join(flags))
-    return env
+#: Environment for ``go install`` (kept under its old name; see ``go_install_env``).
+build_env = go_install_env
 
 
 def _build(go: Path, target_dir: Path, env: Mapping[str, str]) -> Path:
-    # Build into a scratch GOBIN next to the target, then rename: a killed build never leaves a
-    # half-written binary where the cache check would take it for a finished one.
-    scratch = Path(tempfile.mkdtemp(prefix=f".actionlint-{VERSION}-", dir=target_dir.parent))
-    argv = [str(go), "install", f"{PACKAGE}@v{VERSION}"]
-    started = time.monotonic()
+    """``go install`` the pinned release into ``target_dir`` with the shared Go builder."""
     try:
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=scratch,
-                env=build_env(env, scratch),
-                capture_output=True,
-                text=True,
-                timeout=BUILD_TIMEOUT_SECONDS,
-            )
-        except subprocess.TimeoutExpired:
-            raise ActionlintError(
-                f"`{' '.join(argv)}` did not finish in {BUILD_TIMEOUT_SECONDS // 60} minutes"
-            ) from None
-        seconds = time.monotonic() - started
-        built = scratch / "actionlint"
-        if done.returncode != 0 or not _usable(built):
-            tail = "\n".join((done.stderr + done.stdout).strip().splitlines()[-ERROR_TAIL_LINES:])
-            raise ActionlintError(
-                f"building actionlint {VERSION} failed: `{' '.join(argv)}` exited {done.returncode}\n{tail}\n"
-                "The Go module proxy must serve this version (go list -m -json "
-                f"{MODULE}@v{VERSION})."
-            )
-        (scratch / "build.json").write_text(
-            json.dumps(
-                {
-                    "version": VERSION,
-                    "package": PACKAGE,
-                    "go": go_version(go),
-                    "seconds": round(seconds, 1),
-                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                },
-                indent=2,
-            )
-            + "\n"
+        return go_install(
+            go,
+            PACKAGE,
+            f"v{VERSION}",
+            target_dir,
+            binary="actionlint",
+            base_env=env,
+            timeout=BUILD_TIMEOUT_SECONDS,
+            label=f"actionlint {VERSION}",
+            hint=f"The Go module proxy must serve this version (go list -m -json {MODULE}@v{VERSION}).",
+            record={"version": VERSION, "package": PACKAGE, "go": go_version(go)},
         )
-        scratch.chmod(0o755)  # mkdtemp makes it 0700
-        if target_dir.exists():  # a stale, incomplete directory (no usable binary in it)
-            shutil.rmtree(target_dir)
-        scratch.rename(target_dir)
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
-    return target_dir / "actionlint"
-
-
-@contextlib.contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    with open(lock_file, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except ToolchainError as exc:
+        raise ActionlintError(str(exc)) from None
 
 
 def workflow_files(root: Path = WORKFLOWS_DIR) -> list[Path]:

@@ -23,26 +23,36 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from azora.errors import AzoraError, BadInput
+from azora.project import BACKENDS_SECTION, Project
+from azora.stackfile import StackFile
 from azora.state_files import broken_sidecars, remove_broken_sidecars
 from azora.toolchain import Toolchain
 
-ROOT = Path(__file__).resolve().parent.parent
-POLICY_PACK = ROOT / "policy"
-STATE_DIR = ROOT / ".azora" / "state"
+# Where azora is installed: the policy pack, the toolchain's sources, the virtualenv. The
+# project a command works on is azora.project.Project (found from the current directory).
+INSTALL_ROOT = ROOT = Path(__file__).resolve().parent.parent
+POLICY_PACK = INSTALL_ROOT / "policy"
 LOCAL_PASSPHRASE = "azora-local"  # the local stack holds no secrets; its salt is committed
 PROJECT = "azora-platform"
+# Stacks whose state must live on a backend the user chose (never an implicit local directory).
+SHARED_ENVIRONMENTS = ("staging", "production")
+
+# A callback for each structured engine event of a run (live progress).
+Progress = Callable[[auto.events.EngineEvent], None]
 
 
-class EngineError(RuntimeError):
+class EngineError(AzoraError):
     """Something the engine reported, rephrased for the user (never a traceback)."""
 
 
 class UpdateError(EngineError):
-    """An update the engine or the policy pack refused; `findings` are the mandatory violations."""
+    """An update the engine or the policy pack refused; `findings` are the mandatory violations,
+    printed as detail lines under the message."""
 
     def __init__(self, message: str, findings: list[PolicyFinding] | None = None):
-        super().__init__(message)
         self.findings = findings or []
+        super().__init__(message, details=[f.line() for f in self.findings])
 
 
 def placeholder_secret(key: str) -> str:
@@ -70,40 +80,22 @@ def _command(toolchain: Toolchain) -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(toolchain.bin_dir.parent), skip_version_check=True)
 
 
-def _stack_config_without_secrets(stack: str) -> tuple[dict[str, Any], list[str]]:
-    """The repository stack file's config mapping without its secrets, and the secret keys."""
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
-    config = dict(document.get("config") or {})
-    secret_keys = [key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"}]
-    for key in secret_keys:
-        del config[key]
-    return config, secret_keys
-
-
 class StackFileMixin:
-    """Read and write the `azora:` keys of a stack file, keeping objects as YAML objects
-    (the Automation API's set_config stores an object as a JSON string)."""
+    """Read and write the `azora:` keys of a stack file through azora.stackfile (round-trip:
+    comments, order and styles stay; the Automation API's set_config would store an object as
+    a JSON string)."""
 
     stack_file: Path
 
     def azora_config(self) -> dict[str, Any]:
-        document = yaml.safe_load(self.stack_file.read_text()) or {}
-        return {
-            key[len("azora:") :]: value
-            for key, value in (document.get("config") or {}).items()
-            if key.startswith("azora:")
-        }
+        return StackFile.read(self.stack_file).azora()
 
     def set_azora(self, key: str, value: Any) -> None:
-        """Replace (or, with value None, remove) one top-level `azora:` key."""
-        document = yaml.safe_load(self.stack_file.read_text()) or {}
-        config = document.setdefault("config", {}) or {}
-        if value is None:
-            config.pop(f"azora:{key}", None)
-        else:
-            config[f"azora:{key}"] = value
-        document["config"] = config
-        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        """Bring one top-level `azora:` key to `value` (None removes it), changing only the
+        lines whose values change."""
+        document = StackFile.read(self.stack_file)
+        document.merge(key, value)
+        document.save()
 
 
 @dataclass
@@ -111,7 +103,8 @@ class ScratchStack(StackFileMixin):
     """A throwaway copy of one stack: own project dir, own file backend, own passphrase.
 
     `edit` changes the `azora:` config (prefix stripped) before the stack is created, e.g. to
-    point charts at local test charts. Call `close()` (or use it as a context manager).
+    point charts at local test charts. `program_dir` is the project whose program and stack
+    file are copied (default: this repository). Call `close()` (or use it as a context manager).
     """
 
     stack: str
@@ -120,6 +113,7 @@ class ScratchStack(StackFileMixin):
     secrets: Mapping[str, str] | None = None
     keep: bool = False
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="azora-scratch-")))
+    program_dir: Path = INSTALL_ROOT
 
     def __post_init__(self) -> None:
         self.project_dir = self.root / "project"
@@ -127,9 +121,9 @@ class ScratchStack(StackFileMixin):
         self.backend_dir = self.root / "state"
         self.project_dir.mkdir()
         self.backend_dir.mkdir()
-        settings = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-        settings["main"] = str(ROOT)
-        settings["runtime"]["options"]["virtualenv"] = str(ROOT / ".venv")
+        settings = yaml.safe_load((self.program_dir / "Pulumi.yaml").read_text())
+        settings["main"] = str(self.program_dir)
+        settings["runtime"]["options"]["virtualenv"] = str(INSTALL_ROOT / ".venv")  # the one azora runs in
         (self.project_dir / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
         self.env = engine_env(
             self.toolchain,
@@ -149,15 +143,26 @@ class ScratchStack(StackFileMixin):
         self._write_config()
 
     def _write_config(self) -> None:
-        config, secret_keys = _stack_config_without_secrets(self.stack)
-        azora = {key[len("azora:") :]: value for key, value in config.items() if key.startswith("azora:")}
+        """The repository's stack file as it is written (comments, order and styles kept, so a
+        release step's diff here is the diff it makes in the real file), less its secrets,
+        which are set through the engine with test values."""
+        source = StackFile.read(self.program_dir / f"Pulumi.{self.stack}.yaml")
+        secret_keys = [
+            str(key) for key, value in source.config.items() if isinstance(value, Mapping) and set(value) == {"secure"}
+        ]
+        for key in secret_keys:
+            del source.config[key]
         if self.edit is not None:
+            azora = source.azora()
             self.edit(azora)
-        others = {key: value for key, value in config.items() if not key.startswith("azora:")}
-        document = yaml.safe_load(self.stack_file.read_text()) if self.stack_file.exists() else {}
-        document = document or {}
-        document["config"] = {**others, **{f"azora:{key}": value for key, value in azora.items()}}
-        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+            for key in set(source.azora()) | set(azora):
+                source.merge(key, azora.get(key))
+        if self.stack_file.exists():  # what `stack init` wrote (the passphrase salt)
+            for key, value in StackFile.read(self.stack_file).document.items():
+                if key != "config":
+                    source.document[key] = value
+        written = StackFile(self.stack_file, source.document, "")
+        written.save()
         for key in secret_keys:
             name = key[len("azora:") :]
             value = (self.secrets or {}).get(name, placeholder_secret(name))
@@ -189,6 +194,10 @@ class PolicyFinding:
     enforcement: str
     resource: str
     message: str
+
+    def line(self) -> str:
+        name = self.resource.rsplit("::", 1)[-1] if self.resource else "(stack)"
+        return f"{self.enforcement} {self.policy}: {name}: {self.message}"
 
 
 def policy_findings(events: list[auto.events.EngineEvent]) -> list[PolicyFinding]:
@@ -242,42 +251,100 @@ def resource_errors(events: list[auto.events.EngineEvent]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _recorder(events: list[auto.events.EngineEvent], progress: Progress | None) -> Progress:
+    def record(event: auto.events.EngineEvent) -> None:
+        events.append(event)
+        if progress is not None:
+            progress(event)
+
+    return record
+
+
 def run_update(
-    handle: auto.Stack, stack: str, message: str | None = None, progress: Callable[[str], None] | None = None
+    handle: auto.Stack,
+    stack: str,
+    message: str | None = None,
+    progress: Progress | None = None,
+    on_output: Callable[[str], None] | None = None,
 ) -> auto.UpResult:
-    """`pulumi up` with the policy pack. A refusal raises UpdateError naming the rules."""
+    """`pulumi up` with the policy pack, in one engine pass (the Automation API's up skips the
+    separate preview). A refusal raises UpdateError naming the rules; a failure names each
+    resource and the engine's (or the API server's) reason."""
     events: list[auto.events.EngineEvent] = []
+    on_output = on_output or getattr(progress, "on_output", None)
     try:
         return handle.up(
-            message=message, on_event=events.append, on_output=progress, color="never", **policy_args(stack)
+            message=message,
+            on_event=_recorder(events, progress),
+            on_output=on_output,
+            color="never",
+            **policy_args(stack),
         )
     except auto.errors.CommandError as exc:
-        findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
-        what = f" ({message})" if message else ""
-        if findings:
-            raise UpdateError(f"the policy pack refused the update of {stack}{what}", findings) from None
-        reasons = "; ".join(resource_errors(events)) or engine_diagnostics(exc)
-        raise UpdateError(f"the update of {stack} failed{what}: {reasons}") from None
+        raise failure(f"the update of {stack}" + (f" ({message})" if message else ""), events, exc) from None
+
+
+def run_preview(
+    handle: auto.Stack,
+    stack: str,
+    progress: Progress | None = None,
+    on_output: Callable[[str], None] | None = None,
+    **options: Any,
+) -> tuple[auto.PreviewResult, list[auto.events.EngineEvent]]:
+    """`pulumi preview` with the policy pack; its result and structured events (the diff)."""
+    events: list[auto.events.EngineEvent] = []
+    try:
+        result = handle.preview(
+            on_event=_recorder(events, progress), on_output=on_output, color="never", **options, **policy_args(stack)
+        )
+    except auto.errors.CommandError as exc:
+        raise failure(f"the preview of {stack}", events, exc) from None
+    return result, events
+
+
+def failure(what: str, events: list[auto.events.EngineEvent], exc: auto.errors.CommandError) -> UpdateError:
+    """The engine's own diagnostics of a failed run: the mandatory policy findings, or each
+    resource's error, or the engine's `error:` lines."""
+    findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
+    if findings:
+        return UpdateError(f"the policy pack refused {what}", findings)
+    reasons = resource_errors(events)
+    if reasons:
+        return UpdateError(f"{what} failed: {'; '.join(reasons)}", None)
+    return UpdateError(f"{what} failed: {engine_diagnostics(exc)}")
+
+
+def backend_for(project: Project, environment: str, stack: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The backend settings a stack runs with: `PULUMI_BACKEND_URL` as the user set it, or the
+    project's gitignored `file://` directory, which only the local environment gets without
+    asking. Staging and production state on a laptop's disk would split the team's history
+    in two and lose the lock that keeps two releases apart, so they refuse instead."""
+    if environ.get("PULUMI_BACKEND_URL"):
+        return {}
+    if environment in SHARED_ENVIRONMENTS:
+        raise BadInput(
+            f"stack {stack!r} ({environment}) needs a shared backend and PULUMI_BACKEND_URL is not set: "
+            f"set it to the team's backend (e.g. s3://azora-pulumi-state?region=eu-west-1), or ask for a local "
+            f"one explicitly with PULUMI_BACKEND_URL=file://{project.state_dir} (see {BACKENDS_SECTION})"
+        )
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    return {"PULUMI_BACKEND_URL": f"file://{project.state_dir}"}
 
 
 class ProjectStack(StackFileMixin):
-    """A stack of a project directory as users run it: `Pulumi.<stack>.yaml` next to
-    `Pulumi.yaml`, on the backend of `PULUMI_BACKEND_URL` (default: a `file://` directory in
-    the project's gitignored `.azora/state`). The project directory is this repository unless
-    `AZORA_PROJECT_DIR` names another (a scratch copy whose `Pulumi.yaml` has `main:` here).
-    """
+    """A stack of a project as users run it: `Pulumi.<stack>.yaml` next to `Pulumi.yaml`, on the
+    backend of `PULUMI_BACKEND_URL` (see backend_for)."""
 
-    def __init__(self, stack: str, toolchain: Toolchain, project_dir: Path | None = None, repair_state: bool = False):
+    def __init__(
+        self, project: Project, stack: str, environment: str, toolchain: Toolchain, repair_state: bool = False
+    ):
         """With `repair_state` (`azora up`), first remove metadata sidecars a killed update cut
         short (see azora.state_files); `repaired` lists them."""
         self.stack = stack
-        self.project_dir = (project_dir or Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))).resolve()
-        self.stack_file = self.project_dir / f"Pulumi.{stack}.yaml"
-        extra: dict[str, str] = {}
-        if not os.environ.get("PULUMI_BACKEND_URL"):
-            state = self.project_dir / ".azora" / "state"
-            state.mkdir(parents=True, exist_ok=True)
-            extra["PULUMI_BACKEND_URL"] = f"file://{state}"
+        self.project = project
+        self.project_dir = project.root
+        self.stack_file = project.stack_file(stack)
+        extra = backend_for(project, environment, stack, os.environ)
         if (
             stack == "local"
             and "PULUMI_CONFIG_PASSPHRASE" not in os.environ
@@ -290,7 +357,7 @@ class ProjectStack(StackFileMixin):
         if file_backend and not (
             self.env.get("PULUMI_CONFIG_PASSPHRASE") or self.env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
         ):
-            raise EngineError(
+            raise BadInput(
                 f"stack {stack!r} on {backend} uses the passphrase secrets provider: "
                 "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)"
             )
@@ -300,11 +367,11 @@ class ProjectStack(StackFileMixin):
             pulumi_command=_command(toolchain),
             secrets_provider="passphrase" if file_backend else None,
         )
-        self.repaired = remove_broken_sidecars(backend, PROJECT, stack) if repair_state else []
+        self.repaired = remove_broken_sidecars(backend, project.name, stack) if repair_state else []
         try:
             self.handle = auto.Stack.create_or_select(stack, self.workspace)
         except auto.errors.CommandError as exc:
-            broken = broken_sidecars(backend, PROJECT, stack)
+            broken = broken_sidecars(backend, project.name, stack)
             hint = (
                 f"\n{len(broken)} metadata file(s) of the stack were cut short by an interrupted update "
                 f"({', '.join(str(path) for path in broken)}); `azora up --stack {stack}` removes them"

@@ -54,6 +54,8 @@ def _documents(path: Path) -> Iterator[_Located]:
     try:
         while loader.check_node():
             node = loader.get_node()
+            if node is None:
+                continue
             document = loader.construct_document(node)
             # `---` at the end of a file, or a comment-only document, is empty: skip it.
             if document is not None:

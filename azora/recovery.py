@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
 
-from azora.cluster.processes import running_start_time
 from azora.engine import PROJECT, EngineError, engine_diagnostics
+from azora.liveness import process_start_time
 from azora.state_files import lock_files
 
 
@@ -56,35 +54,27 @@ class Recovery:
         return lines
 
 
-def _process_started(pid: int) -> dt.datetime | None:
-    """When the process running under a local pid started, or None if none runs there (a
-    zombie, killed but not yet reaped, runs nothing and holds nothing)."""
-    ticks = running_start_time(pid)
-    if ticks is None:
-        return None
-    try:
-        boot = next(
-            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
-        )
-    except (OSError, StopIteration):
-        return None
-    return dt.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), dt.UTC)
-
-
 def stale(lock: dict[str, Any], hostname: str) -> bool:
     """A lock is stale when it was taken on this host by a process that no longer runs (its pid
-    is gone, or now belongs to a process started after the lock was taken)."""
+    is gone or a zombie, killed but not yet reaped, that runs nothing and holds nothing), or
+    whose pid now belongs to a process started after the lock was taken. Liveness is psutil's
+    (azora.liveness), so this holds on macOS as on Linux; a process we may not inspect counts
+    as the holder."""
     if lock.get("hostname") != hostname:
         return False
-    started = _process_started(int(lock.get("pid", 0)))
+    started = process_start_time(int(lock.get("pid", 0)))
     if started is None:
         return True
-    taken = dt.datetime.fromisoformat(str(lock.get("timestamp")).replace("Z", "+00:00"))
-    return started > taken + dt.timedelta(seconds=2)
+    try:
+        taken = dt.datetime.fromisoformat(str(lock.get("timestamp")).replace("Z", "+00:00"))
+    except ValueError:  # no telling when it was taken: the running process may hold it
+        return False
+    # 2 s of slack: the lock's clock reading and the process's start time are taken apart.
+    return started > taken.timestamp() + 2
 
 
-def clear_stale_locks(handle: auto.Stack, backend_url: str, recovery: Recovery) -> None:
-    files = lock_files(backend_url, PROJECT, handle.name)
+def clear_stale_locks(handle: auto.Stack, backend_url: str, recovery: Recovery, project: str = PROJECT) -> None:
+    files = lock_files(backend_url, project, handle.name)
     if not files:
         return
     hostname = socket.gethostname()
@@ -146,15 +136,18 @@ def adopt_pending_creates(deployment: dict[str, Any], recovery: Recovery) -> dic
     return {**deployment, "resources": resources, "pending_operations": []}
 
 
-def recover(handle: auto.Stack, backend_url: str, sidecars: list[str] | None = None) -> Recovery:
+def recover(
+    handle: auto.Stack, backend_url: str, sidecars: list[str] | None = None, project: str = PROJECT
+) -> Recovery:
     """Clear a stale lock and settle pending operations; a no-op for a clean stack. `sidecars`:
     the broken metadata files removed before the stack could be opened, for the report."""
     recovery = Recovery(sidecars=list(sidecars or []))
-    clear_stale_locks(handle, backend_url, recovery)
+    clear_stale_locks(handle, backend_url, recovery, project)
     exported = handle.export_stack()
-    if not (exported.deployment or {}).get("pending_operations"):
+    deployment = exported.deployment or {}
+    if not deployment.get("pending_operations"):
         return recovery
-    fixed = adopt_pending_creates(exported.deployment, recovery)
+    fixed = adopt_pending_creates(dict(deployment), recovery)
     try:
         handle.import_stack(auto.Deployment(version=exported.version, deployment=fixed))
         handle.refresh(color="never", message="azora up: recover from an interrupted update")

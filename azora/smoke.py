@@ -14,7 +14,7 @@ The core is pure and engine-free: `run_checks(targets, policy)` takes a list of 
 Base URL convention: with a base URL, every service is reached at
 `<base>/<Service name><healthPath>`, e.g. `http://gw/auth/health`, `http://gw/web/api/health`,
 and the preview Services at `http://gw/auth-preview/health`: one gateway that routes a path
-prefix per Kubernetes Service (what the stand-in in tests/standin serves, and what a
+prefix per Kubernetes Service (what the stand-in in azora/standin serves, and what a
 path-routing ingress or a port-forwarded gateway gives).
 
 A health response is healthy when it is a 2xx (redirects are not followed: a health URL
@@ -38,7 +38,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from azora import outputs as contract
 from azora.config.model import StackConfig
+from azora.errors import BadInput
 from azora.junit import Case
 
 # JSON `status` values that mean "unhealthy" in the common health formats (IETF draft
@@ -48,16 +50,16 @@ MAX_BACKOFF_SECONDS = 10.0
 MAX_PARALLEL = 8
 
 
-class SmokeInputError(Exception):
+class SmokeInputError(BadInput):
     """Bad input (a malformed URL, outputs file or option): the command exits 2."""
 
 
-class OutputsUnavailable(Exception):
+class OutputsUnavailable(BadInput):
     """Raised by an outputs reader when stack outputs cannot be read here (no Pulumi engine)."""
 
 
 # Reads one stack's outputs as plain data, the JSON of `pulumi stack output --json`.
-OutputsReader = Callable[[str], Mapping[str, Any]]
+OutputsReader = Callable[[str, Any], Mapping[str, Any]]  # (stack, azora.context.Context)
 
 
 @dataclass(frozen=True)
@@ -157,22 +159,27 @@ def targets_from_outputs(outputs: Mapping[str, Any], base_url: str | None, previ
     host's Service name swapped for the preview Service). With it, see the module docstring.
     Services without a preview Service are left out of a preview run.
     """
-    services = _services_of(outputs)
+    try:
+        services = contract.parse_services(outputs)
+        for name, info in services.items():
+            check_url(info.health_url, f"stack outputs: services.{name}.healthUrl")
+    except contract.OutputsError as exc:
+        raise SmokeInputError(str(exc)) from None
     if base_url is not None:
         check_url(base_url, "--base-url")
     targets: list[Target] = []
     for name in sorted(services):
-        info = _service_record(name, services[name])
-        service_name = info["previewService"] if preview else info["activeService"] or name
+        info = services[name]
+        service_name = info.preview_service if preview else info.active_service
         if not service_name:
             continue  # one colour only: nothing listens on a preview Service
-        colour = _idle_colour(info) if preview else info["activeColor"]
+        colour = info.idle_color if preview else info.active_color
         url = (
-            _join(base_url, service_name, info["healthUrl"])
+            _join(base_url, service_name, info.health_url)
             if base_url
-            else _swap_host(info["healthUrl"], name, service_name)
+            else _swap_host(info.health_url, name, service_name)
         )
-        targets.append(Target(name, url, info["versions"].get(colour), colour))
+        targets.append(Target(name, url, info.versions.get(colour), colour))
     if not targets:
         what = "no service has a preview Service" if preview else "the outputs list no services"
         raise SmokeInputError(f"stack outputs: {what}")
@@ -180,19 +187,8 @@ def targets_from_outputs(outputs: Mapping[str, Any], base_url: str | None, previ
 
 
 def outputs_from_config(config: StackConfig) -> dict[str, Any]:
-    """The outputs the program would export for this config (same keys as components/platform.py)."""
-    services: dict[str, Any] = {}
-    for name, svc in config.services.items():
-        host = config.host_for(name)
-        services[name] = {
-            "activeColor": svc.active_color,
-            "activeService": name,
-            "previewService": f"{name}-preview" if svc.idle_color in svc.versions else "",
-            "versions": dict(svc.versions),
-            "healthUrl": f"http://{name}.{config.namespace}.svc.cluster.local:{svc.port}{svc.health_path}",
-            "publicUrl": f"https://{host}" if host else "",
-        }
-    return {"environment": config.environment, "namespace": config.namespace, "services": services}
+    """The outputs the program would export for this config (see azora.outputs)."""
+    return contract.expected(config)
 
 
 def load_outputs_file(path: Path) -> dict[str, Any]:
@@ -206,37 +202,6 @@ def load_outputs_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SmokeInputError(f"{path}: expected a JSON object of stack outputs")
     return data
-
-
-def _services_of(outputs: Mapping[str, Any]) -> Mapping[str, Any]:
-    services = outputs.get("services")
-    if not isinstance(services, Mapping) or not services:
-        raise SmokeInputError("stack outputs: no `services` output (is this the output of the azora program?)")
-    return services
-
-
-def _service_record(name: str, record: Any) -> dict[str, Any]:
-    """One service's exported record, checked: every message names the key path."""
-    if not isinstance(record, Mapping):
-        raise SmokeInputError(f"stack outputs: services.{name}: expected an object")
-    for key in ("activeColor", "healthUrl"):
-        if not isinstance(record.get(key), str) or not record[key]:
-            raise SmokeInputError(f"stack outputs: services.{name}.{key}: missing or not a string")
-    versions = record.get("versions", {})
-    if not isinstance(versions, Mapping):
-        raise SmokeInputError(f"stack outputs: services.{name}.versions: expected an object")
-    check_url(record["healthUrl"], f"stack outputs: services.{name}.healthUrl")
-    return {
-        "activeColor": record["activeColor"],
-        "activeService": str(record.get("activeService") or ""),
-        "previewService": str(record.get("previewService") or ""),
-        "versions": {str(k): str(v) for k, v in versions.items()},
-        "healthUrl": record["healthUrl"],
-    }
-
-
-def _idle_colour(info: Mapping[str, Any]) -> str:
-    return "green" if info["activeColor"] == "blue" else "blue"
 
 
 def _join(base_url: str, service_name: str, health_url: str) -> str:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from typing import Any
 
-from azora import release
+from azora import release, rollback
 from azora.engine import ScratchStack
 from azora.toolchain import ensure_toolchain
 
@@ -43,7 +43,7 @@ def main() -> None:
             release.promote(scratch, "payment")
             promotes.append(time.monotonic() - started)
             started = time.monotonic()
-            release.rollback(scratch, release.plan_rollback(scratch))
+            rollback.rollback(scratch, rollback.plan_rollback(scratch))
             rollbacks.append(time.monotonic() - started)
 
     def line(name: str, values: list[float], target: float | None = None) -> str:

@@ -33,7 +33,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from azora.config.model import Color, ServiceConfig
+from azora.config.model import Color, ServiceConfig, ServiceStatus
 from components import labels
 
 RUN_AS_USER = 10001
@@ -47,9 +47,11 @@ class BlueGreenServiceArgs(TypedDict):
     namespace: str
     """Namespace of every object of the service."""
     service: ServiceConfig
-    """The validated config of this service."""
-    preview_replicas_default: int
-    """Idle-colour pods when the service sets no previewReplicas."""
+    """The validated config of this service (what a person asks for)."""
+    status: ServiceStatus
+    """Its release state (the active colour, recorded by the release workflow)."""
+    replicas: Mapping[Color, int]
+    """Pods per colour (StackConfig.replicas_for: full, preview count, or 0)."""
     host: NotRequired[str | None]
     """Ingress host; no Ingress when unset."""
     ingress_class: NotRequired[str]
@@ -106,8 +108,8 @@ class BlueGreenService(pulumi.ComponentResource):
         env = {**args.get("env", {}), **svc.env}
 
         # Order matters: see the module docstring for the graph and why.
-        active = svc.active_color
-        idle = svc.idle_color
+        active = args["status"].active_color
+        idle = args["status"].idle_color
         active_deployment = self._deployment(active, args, env, secret_ref, depends_on=[])
         active_service = self._service(name, active, "active", depends_on=[active_deployment])
         preview_service_name: str | None = None
@@ -126,7 +128,7 @@ class BlueGreenService(pulumi.ComponentResource):
         self.active_color = pulumi.Output.from_input(active)
         self.active_service = active_service.metadata.name
         self.preview_service = pulumi.Output.from_input(preview_service_name or "")
-        self.versions = pulumi.Output.from_input(dict(svc.versions))
+        self.versions = pulumi.Output.from_input({str(color): tag for color, tag in svc.versions.items()})
         self.health_url = pulumi.Output.from_input(
             f"http://{name}.{namespace}.svc.cluster.local:{svc.port}{svc.health_path}"
         )
@@ -174,7 +176,7 @@ class BlueGreenService(pulumi.ComponentResource):
         svc = self._svc
         version = svc.versions.get(color)
         assert version is not None, "a colour without a version has no Deployment"
-        replicas = svc.replicas_for(color, args["preview_replicas_default"])
+        replicas = args["replicas"][color]
         pod_labels = {
             **labels.standard(self._svc_name, component="service"),
             labels.ENVIRONMENT: args["environment"],
@@ -204,8 +206,8 @@ class BlueGreenService(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=svc.port, protocol="TCP")],
             env=env_vars,
             resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": svc.resources.requests.cpu, "memory": svc.resources.requests.memory},
-                limits={"cpu": svc.resources.limits.cpu, "memory": svc.resources.limits.memory},
+                requests={"cpu": str(svc.resources.requests.cpu), "memory": svc.resources.requests.memory},
+                limits={"cpu": str(svc.resources.limits.cpu), "memory": svc.resources.limits.memory},
             ),
             liveness_probe=k8s.core.v1.ProbeArgs(
                 http_get=k8s.core.v1.HTTPGetActionArgs(path=svc.health_path, port=probe_port),

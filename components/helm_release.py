@@ -52,7 +52,8 @@ class HelmReleaseArgs(TypedDict):
     render: NotRequired[bool]
     """True when the stack renders YAML instead of deploying (forces `chart`)."""
     skip: NotRequired[bool]
-    """Register no chart at all (render without network); a warning says what was left out."""
+    """Register no chart at all: the stack's `azora:skipCharts` names this chart (or is true),
+    e.g. when `azora render` cannot reach its repository; a warning says what was left out."""
 
 
 class HelmRelease(pulumi.ComponentResource):
@@ -68,7 +69,7 @@ class HelmRelease(pulumi.ComponentResource):
         namespace = spec.namespace or args["namespace"]
         values = merge_values(args.get("defaults", {}), spec.values)
         values = merge_values(values, args.get("secret_values", {}))
-        kind = spec.type
+        kind: str = spec.type
         if kind == "release" and args.get("render", False):
             pulumi.log.warn(
                 f"release {name!r}: helm.v3.Release cannot render to YAML; rendering it as helm.v4.Chart",

@@ -9,7 +9,7 @@ on-call engineers use one UI for metrics and logs.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -43,8 +43,9 @@ class MonitoringStackArgs(TypedDict):
     """The services to scrape, alert on and draw."""
     render: NotRequired[bool]
     """True when the stack renders YAML instead of deploying."""
-    skip_charts: NotRequired[bool]
-    """Leave the third-party charts out (render without network)."""
+    skip_charts: NotRequired[bool | Collection[str]]
+    """Third-party charts to leave out: True for all, or the parts whose chart to leave out
+    ("prometheus", "logs", "tracing"), from the stack's `azora:skipCharts`."""
 
 
 def alert_rules(service: str, namespace: str, config: MonitoringConfig) -> list[dict[str, Any]]:
@@ -159,6 +160,11 @@ class MonitoringStack(pulumi.ComponentResource):
         namespace = args["namespace"]
         app_namespace = args["app_namespace"]
         render = args.get("render", False)
+        skip_charts = args.get("skip_charts", False)
+
+        def skip(part: str) -> bool:
+            return skip_charts is True or (not isinstance(skip_charts, bool) and part in skip_charts)
+
         child = pulumi.ResourceOptions(parent=self)
 
         password = random.RandomPassword(
@@ -177,7 +183,7 @@ class MonitoringStack(pulumi.ComponentResource):
                     "chart": config.prometheus.chart,
                     "namespace": namespace,
                     "render": render,
-                    "skip": args.get("skip_charts", False),
+                    "skip": skip("prometheus"),
                     "defaults": {
                         "prometheus": {
                             "prometheusSpec": {
@@ -260,7 +266,7 @@ class MonitoringStack(pulumi.ComponentResource):
                     "chart": config.logs.chart,
                     "namespace": namespace,
                     "render": render,
-                    "skip": args.get("skip_charts", False),
+                    "skip": skip("logs"),
                     "defaults": {
                         "deploymentMode": "SingleBinary",
                         "loki": {"auth_enabled": False, "commonConfig": {"replication_factor": 1}},
@@ -278,7 +284,7 @@ class MonitoringStack(pulumi.ComponentResource):
                     "chart": config.tracing.chart,
                     "namespace": namespace,
                     "render": render,
-                    "skip": args.get("skip_charts", False),
+                    "skip": skip("tracing"),
                     "defaults": {"mode": "deployment", "image": {"repository": "otel/opentelemetry-collector-k8s"}},
                 },
                 opts=child,

@@ -9,7 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from azora.config.model import StackConfig
+from azora import outputs
+from azora.config.model import COLORS, StackConfig
 from components import network
 from components.blue_green import BlueGreenService
 from components.helm_release import HelmRelease
@@ -58,7 +59,7 @@ class AzoraPlatform(pulumi.ComponentResource):
         config = args["config"]
         secrets = dict(args.get("secrets", {}))
         render = config.render_dir is not None
-        skip = config.skip_charts
+        skip = config.skips_chart  # by chart key, e.g. "releases.ingress-nginx" (azora:skipCharts)
         super().__init__("azora:platform:AzoraPlatform", name, None, opts)
         provider = self._make_provider(name, config, args.get("kubeconfig"))
         # Every Kubernetes object below goes through this provider; components pass it on.
@@ -136,7 +137,12 @@ class AzoraPlatform(pulumi.ComponentResource):
             )
             HelmRelease(
                 release_name,
-                {"chart": chart, "namespace": config.namespace, "render": render, "skip": skip},
+                {
+                    "chart": chart,
+                    "namespace": config.namespace,
+                    "render": render,
+                    "skip": skip(f"releases.{release_name}"),
+                },
                 opts=under(*depends),
             )
 
@@ -155,7 +161,7 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "chart": pg.chart,
                     "namespace": config.namespace,
                     "render": render,
-                    "skip": skip,
+                    "skip": skip("postgresql.chart"),
                     "defaults": {
                         "fullnameOverride": "postgresql",
                         "auth": {"username": pg.username, "database": pg.database},
@@ -189,7 +195,7 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "chart": config.redis.chart,
                     "namespace": config.namespace,
                     "render": render,
-                    "skip": skip,
+                    "skip": skip("redis.chart"),
                     "defaults": {
                         "fullnameOverride": "redis",
                         "architecture": "standalone",
@@ -220,7 +226,7 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "app_namespace": config.namespace,
                     "services": [MonitoredService(n, s.port) for n, s in config.services.items()],
                     "render": render,
-                    "skip_charts": skip,
+                    "skip_charts": {p for p in ("prometheus", "logs", "tracing") if skip(f"monitoring.{p}.chart")},
                 },
                 opts=under(monitoring_namespace, app_namespace),
             )
@@ -248,7 +254,8 @@ class AzoraPlatform(pulumi.ComponentResource):
                     "environment": config.environment,
                     "namespace": config.namespace,
                     "service": svc,
-                    "preview_replicas_default": config.preview_replicas_default,
+                    "status": config.status_of(svc_name),
+                    "replicas": {color: config.replicas_for(svc_name, color) for color in COLORS},
                     "host": config.host_for(svc_name),
                     "ingress_class": config.ingress.class_name,
                     "tls_secret_name": config.tls_secret_name,
@@ -258,14 +265,14 @@ class AzoraPlatform(pulumi.ComponentResource):
                 },
                 opts=in_app,
             )
-            exported[svc_name] = {
-                "activeColor": service.active_color,
-                "activeService": service.active_service,
-                "previewService": service.preview_service,
-                "versions": service.versions,
-                "healthUrl": service.health_url,
-                "publicUrl": f"https://{config.host_for(svc_name)}" if config.host_for(svc_name) else "",
-            }
+            exported[svc_name] = outputs.service_record(
+                active_color=service.active_color,
+                active_service=service.active_service,
+                preview_service=service.preview_service,
+                versions=service.versions,
+                health_url=service.health_url,
+                public_url=outputs.public_url(config, svc_name),
+            )
 
         self.namespace = app_namespace.namespace_name
         self.services = pulumi.Output.from_input(exported)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
@@ -127,9 +128,9 @@ def _unchecked_policy() -> StackValidationPolicy:
     )
 
 
-def sdk_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+def sdk_policies() -> list[Policy]:
     """Every rule as an SDK policy, in catalogue order, then `unchecked-during-preview`."""
-    policies: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    policies: list[Policy] = [
         _stack_policy(rule) if rule.stack else _resource_policy(rule) for rule in RULES
     ]
     policies.append(_unchecked_policy())

@@ -1,9 +1,21 @@
-"""Shared fixtures: mocked runs of the real program, cached per stack for the session, and
-the built toolchain the engine and cluster suites need."""
+"""Shared fixtures: mocked runs of the real program, run once per stack for the session, and
+the built toolchain the engine and cluster suites need.
+
+The unedited stacks' runs (`mocked_stack`, `stack_run`) are shared by every test that reads
+them; a test that needs a changed config runs its own with `run_program(stack, edit)`. The
+session checks at its end that no test changed a shared run. Under pytest-xdist (`make unit`)
+the first worker to need a stack runs it and leaves the record in the session's base temp
+directory; the other workers load that record instead of running the program again.
+"""
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,15 +24,52 @@ from tests.mocked_program import ProgramRun, run_program
 
 STACKS = ("local", "staging", "production")
 _RUNS: dict[str, ProgramRun] = {}
+_PRISTINE: dict[str, ProgramRun] = {}  # a copy of each shared run, to check that none changed
+_WORKERS_DIR: list[Path] = []  # under pytest-xdist: where this session's workers share the runs
 
 
 def mocked_stack(stack: str) -> ProgramRun:
-    """The unedited stack's mocked run (each run has its own fresh event loop)."""
+    """The unedited stack's mocked run, run once per session (each run has its own fresh event
+    loop). Shared: read it, never change it."""
     if stack not in _RUNS:
-        run = run_program(stack)
+        run = _run_once_per_session(stack)
         assert run.error is None, f"{stack}: {run.error}"
         _RUNS[stack] = run
+        _PRISTINE[stack] = copy.deepcopy(run)
     return _RUNS[stack]
+
+
+def _run_once_per_session(stack: str) -> ProgramRun:
+    if not _WORKERS_DIR:
+        return run_program(stack)
+    shared = _WORKERS_DIR[0]
+    record = shared / f"{stack}.pickle"
+    with open(shared / f"{stack}.lock", "w") as lock:
+        # One worker runs the program; one that needs the stack meanwhile waits for its record.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.exists():
+            return pickle.loads(record.read_bytes())
+        run = run_program(stack)
+        if run.error is None:
+            scratch = record.with_suffix(".partial")
+            scratch.write_bytes(pickle.dumps(run))
+            scratch.rename(record)
+        return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # A worker's base temp is <the session's base temp>/<worker id>: the parent is shared.
+        shared = tmp_path_factory.getbasetemp().parent / "mocked-stack-runs"
+        shared.mkdir(exist_ok=True)
+        _WORKERS_DIR.append(shared)
+    yield
+    changed = sorted(stack for stack, run in _RUNS.items() if run != _PRISTINE[stack])
+    assert not changed, (
+        f"a test changed the shared mocked run of {', '.join(changed)}: later tests would read the "
+        "change; copy what you edit, or run the program again with run_program(stack, edit)"
+    )
 
 
 @pytest.fixture(params=STACKS)

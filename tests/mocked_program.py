@@ -107,10 +107,25 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 MOCK_KUBECONFIG = Path(__file__).parent / "fixtures" / "kubeconfig-unreachable.yaml"
 
 
+_STACK_FILES: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def _stack_file(path: Path) -> dict[str, Any]:
+    """`read_stack_file(path)`'s keys, parsed once per version of the file: parsing with line
+    numbers costs about 20 ms, and the unit suite builds a stack's config some 20 times.
+    Callers get the cached dict: copy it before changing it."""
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _STACK_FILES.get(path)
+    if cached is None or cached[0] != version:
+        raw, _ = read_stack_file(path)
+        cached = _STACK_FILES[path] = (version, raw)
+    return cached[1]
+
+
 def stack_config(stack: str, edit: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, str], list[str]]:
     """The Pulumi config a real engine would pass for `Pulumi.<stack>.yaml`, with test secrets."""
-    raw, _ = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
-    raw = copy.deepcopy(raw)
+    raw = copy.deepcopy(_stack_file(ROOT / f"Pulumi.{stack}.yaml"))
     if "kubeconfig" in raw:
         # The mocks need no cluster; the program only checks that the file exists.
         raw["kubeconfig"] = str(MOCK_KUBECONFIG)

@@ -9,12 +9,11 @@ and `kubeconfig`.
 from __future__ import annotations
 
 import json
-import os
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from azora.engine import ROOT, EngineError
+from azora.engine import EngineError
 
 PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
@@ -25,13 +24,6 @@ NODE_IP = "10.240.0.1"  # outside POD_CIDR
 
 class ClusterError(EngineError):
     """A cluster operation that cannot proceed, phrased for the user (never a traceback)."""
-
-
-def default_dir() -> Path:
-    configured = os.environ.get("AZORA_CLUSTER_DIR")
-    if configured:
-        return Path(configured).resolve()
-    return Path(os.environ.get("AZORA_PROJECT_DIR", ROOT)).resolve() / ".azora" / "cluster"
 
 
 def free_ports(count: int) -> list[int]:

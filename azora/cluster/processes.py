@@ -1,9 +1,9 @@
 """Processes the cluster started, recorded and stopped by their own pid, never by name.
 
-A record (`run/<component>.json`) holds the pid, the kernel's start time of that pid (field 22
-of /proc/<pid>/stat) and the command line. A process counts as ours only while both match, so
-a recycled pid is never signalled. Each process leads its own session, so stopping it signals
-exactly the process group it created.
+A record (`run/<component>.json`) holds the pid, the start time of that process (psutil's
+`create_time`, seconds since the epoch, see azora.liveness) and the command line. A process
+counts as ours only while both match, so a recycled pid is never signalled. Each process leads
+its own session, so stopping it signals exactly the process group it created.
 """
 
 from __future__ import annotations
@@ -13,52 +13,55 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
+from azora import liveness
+
 
 @dataclass(frozen=True)
 class Record:
     pid: int
-    start_time: int
+    start_time: float  # psutil's create_time: seconds since the epoch
     argv: list[str]
     started_at: float
 
 
-# Process states of a pid that runs nothing: a zombie (exited or killed, not yet reaped by its
-# parent or init) and a dead task.
-_DEAD = ("Z", "X")
-
-
-def _stat_fields(pid: int | str) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after "pid (comm)", or None when there is no such pid."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def running_start_time(pid: int) -> int | None:
-    """The kernel's start time (clock ticks since boot) of the process running under `pid`, or
-    None when none runs there (no such pid, or a zombie)."""
-    fields = _stat_fields(pid)
-    if fields is None or fields[0] in _DEAD:
-        return None
-    return int(fields[19])
+# The start time (seconds since the epoch) of the process running under a pid, or None when
+# none runs there (no such pid, or a zombie). Kept under this name for the live tests.
+running_start_time = liveness.process_start_time
 
 
 def is_running(record: Record) -> bool:
     """The recorded process still runs (same pid and start time, not a zombie)."""
-    return running_start_time(record.pid) == record.start_time
+    return liveness.is_running(record.pid, record.start_time)
+
+
+def _legacy_start_time(ticks: int) -> float:
+    """A start time as records before psutil kept it: Linux clock ticks since boot (field 22 of
+    /proc/<pid>/stat), which never has a fraction and so reads back from JSON as an int. On
+    Linux it converts exactly as psutil computes create_time; elsewhere, and for the 0 written
+    when a process died at once, it is kept as is and matches no process: the record's process
+    then counts as not ours (it is left running, never signalled)."""
+    if ticks > 0 and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            return ticks / os.sysconf("SC_CLK_TCK") + psutil.boot_time()
+    return float(ticks)
 
 
 def read(path: Path) -> Record | None:
     try:
-        return Record(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+        fields = json.loads(path.read_text())
+        start_time = fields.get("start_time")
+        if isinstance(start_time, int) and not isinstance(start_time, bool):
+            fields["start_time"] = _legacy_start_time(start_time)
+        return Record(**fields)
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -78,7 +81,8 @@ def start(argv: Sequence[str], log: Path, record: Path, env: Mapping[str, str] |
             env=dict(env) if env is not None else None,
             close_fds=True,
         )
-    entry = Record(process.pid, running_start_time(process.pid) or 0, list(argv), time.time())
+    started = liveness.process_start_time(process.pid)
+    entry = Record(process.pid, started if started is not None else 0.0, list(argv), time.time())
     record.write_text(json.dumps(asdict(entry)) + "\n")
     return entry
 
@@ -95,8 +99,12 @@ def stop(record: Record, grace: float = 10.0) -> bool:
     if not is_running(record):
         _reap(record.pid)
         return False
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.killpg(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    except PermissionError:  # a pid whose start time psutil may not read (azora.liveness): not ours
+        return False
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         _reap(record.pid)
@@ -117,8 +125,11 @@ def stop(record: Record, grace: float = 10.0) -> bool:
 def group_members(pgid: int) -> list[int]:
     """Pids whose process group is `pgid` (to prove that `down` left nothing behind)."""
     members = []
-    for entry in Path("/proc").iterdir():
-        fields = _stat_fields(entry.name) if entry.name.isdigit() else None
-        if fields is not None and fields[0] not in _DEAD and int(fields[2]) == pgid:
-            members.append(int(entry.name))
+    for pid in psutil.pids():
+        try:
+            in_group = os.getpgid(pid) == pgid
+        except OSError:  # gone since, or not ours to ask
+            continue
+        if in_group and liveness.is_running(pid):  # a zombie runs nothing
+            members.append(pid)
     return members

@@ -9,48 +9,40 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from azora.cluster.layout import ClusterError, Layout, default_dir
+from azora.cluster.layout import Layout
 from azora.cluster.lifecycle import down, kubectl_env_line, status, up
 from azora.console import err, out
-from azora.toolchain import CLUSTER_GROUP, ToolchainError, ensure_toolchain, format_seconds
+from azora.context import of
+from azora.toolchain import CLUSTER_GROUP, ensure_toolchain, format_seconds
 
 app = typer.Typer(help="The embedded local cluster: a Kubernetes control plane on 127.0.0.1 (no Docker).")
 
 DIR_HELP = "Cluster directory (default: .azora/cluster in the project, or AZORA_CLUSTER_DIR)."
 
 
-def _layout(directory: str | None) -> Layout:
-    return Layout(default_dir() if directory is None else Path(directory).resolve())
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    lines = str(exc).splitlines() or [type(exc).__name__]
-    err.print(f"[red]error:[/] {escape(lines[0])}")
-    for line in lines[1:]:
-        err.print(escape(line), highlight=False)
-    return typer.Exit(1)
+def _layout(ctx: typer.Context, directory: str | None) -> Layout:
+    """`--dir`, or the project's cluster directory (`AZORA_CLUSTER_DIR` overrides it)."""
+    return Layout(of(ctx).project.cluster_dir if directory is None else Path(directory).resolve())
 
 
 @app.command("up")
 def up_command(
+    ctx: typer.Context,
     directory: str = typer.Option(None, "--dir", help=DIR_HELP),
     timeout: float = typer.Option(120, "--timeout", help="Seconds to wait for every component and the node."),
     lifetime: float = typer.Option(None, "--lifetime", help="Stop the cluster by itself after this many seconds."),
 ) -> None:
     """Start whatever is not running (idempotent) and wait until the node is Ready."""
-    layout = _layout(directory)
+    layout = _layout(ctx, directory)
     started = time.monotonic()
-    try:
-        toolchain = ensure_toolchain(err, (CLUSTER_GROUP,))
-        with err.status("starting the cluster", spinner="dots") as spinner:
+    toolchain = ensure_toolchain(err, (CLUSTER_GROUP,))
+    with err.status("starting the cluster", spinner="dots") as spinner:
 
-            def progress(line: str) -> None:
-                err.print(f"  {escape(line)}", highlight=False)
-                spinner.update(escape(line))
+        def progress(line: str) -> None:
+            err.print(f"  {escape(line)}", highlight=False)
+            spinner.update(escape(line))
 
-            info = up(layout, toolchain.bin_dir, progress, timeout=timeout, lifetime=lifetime)
-    except (ClusterError, ToolchainError) as exc:
-        raise _fail(exc) from None
+        info = up(layout, toolchain.bin_dir, progress, timeout=timeout, lifetime=lifetime)
     what = f"started {', '.join(info.started)}" if info.started else "already running"
     err.print(f"[green]✓[/] cluster ready at {info.server} in {format_seconds(time.monotonic() - started)} ({what})")
     err.print(f"  kubeconfig: {info.kubeconfig}")
@@ -59,26 +51,21 @@ def up_command(
 
 @app.command("down")
 def down_command(
+    ctx: typer.Context,
     directory: str = typer.Option(None, "--dir", help=DIR_HELP),
     purge: bool = typer.Option(False, "--purge", help="Also delete the cluster's data, credentials and logs."),
 ) -> None:
     """Stop every process the cluster started (by pid); --purge deletes its directory too."""
-    layout = _layout(directory)
-    try:
-        stopped = down(layout, purge=purge, progress=lambda line: err.print(f"  {escape(line)}"))
-    except ClusterError as exc:
-        raise _fail(exc) from None
+    layout = _layout(ctx, directory)
+    stopped = down(layout, purge=purge, progress=lambda line: err.print(f"  {escape(line)}"))
     err.print(f"[green]✓[/] cluster stopped ({len(stopped)} processes)" if stopped else "the cluster was not running")
 
 
 @app.command("status")
-def status_command(directory: str = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
+def status_command(ctx: typer.Context, directory: str = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
     """Each component: running, unhealthy, crashed or stopped. Exit 1 unless all are running."""
-    layout = _layout(directory)
-    try:
-        rows = status(layout)
-    except ClusterError as exc:
-        raise _fail(exc) from None
+    layout = _layout(ctx, directory)
+    rows = status(layout)
     table = Table("component", "state", "pid", "detail", title=f"cluster in {layout.root}", title_justify="left")
     colours = {"running": "green", "unhealthy": "yellow", "crashed": "red", "stopped": "dim"}
     for row in rows:
@@ -89,6 +76,6 @@ def status_command(directory: str = typer.Option(None, "--dir", help=DIR_HELP)) 
 
 
 @app.command("env")
-def env_command(directory: str = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
+def env_command(ctx: typer.Context, directory: str = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
     """Print the `export KUBECONFIG=...` line (eval "$(azora cluster env)")."""
-    print(kubectl_env_line(_layout(directory)))
+    print(kubectl_env_line(_layout(ctx, directory)))

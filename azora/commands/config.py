@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from azora.config.errors import ConfigError, format_key_path
-from azora.config.load import load_stack_file, placeholder_secrets, read_stack_file
+from azora.config.load import legacy_layout, load_stack_file, placeholder_secrets, read_stack_file
 from azora.console import out
 
 app = typer.Typer(help="Validate stack configuration.", no_args_is_help=True)
@@ -49,7 +49,22 @@ def check(
             )
         raw, _ = read_stack_file(path)
         placeholders = [f"azora:{key}" for key in placeholder_secrets(raw)]
-        report.append({"file": str(path), "valid": True, "problems": [], "placeholderSecrets": placeholders})
+        legacy = legacy_layout(raw)
+        report.append(
+            {
+                "file": str(path),
+                "valid": True,
+                "problems": [],
+                "placeholderSecrets": placeholders,
+                "legacyStatus": legacy,
+            }
+        )
+        if legacy and not as_json:
+            out.print(
+                f"[yellow]![/] {path}: release state (activeColor, idleScaledUp, promotedAt) of {', '.join(legacy)} "
+                "is under azora:services, the layout before azora:status; it still works, and the next "
+                "azora deploy/promote/scale-down moves it to azora:status"
+            )
         if placeholders and not as_json:
             out.print(
                 f"[yellow]![/] {path}: {', '.join(placeholders)} still hold the repository placeholder; "

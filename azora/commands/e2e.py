@@ -18,7 +18,7 @@ from azora.smoke import SmokeInputError, check_url
 
 
 class Suite(StrEnum):
-    """The suites in tests/e2e (test_<suite>.py); kept equal to azora.e2e.SUITES by a test."""
+    """The shipped suites (azora/e2e/suites/test_<suite>.py); kept equal to azora.e2e.SUITES by a test."""
 
     auth = "auth"
     enrollment = "enrollment"

@@ -1,86 +1,65 @@
-"""`azora preview | up | deploy | promote | scale-down | rollback | history` on a project stack.
+"""`azora deploy | promote | scale-down | rollback | history`: the release workflow on a stack.
 
-Each command opens `Pulumi.<stack>.yaml` of the project (this repository, or
-`AZORA_PROJECT_DIR`) on the configured backend (`PULUMI_BACKEND_URL`, default the gitignored
-`.azora/state`), with the policy pack on every preview and update.
+Names and behaviour follow kubectl-argo-rollouts and helm: `promote` switches the active
+colour and, if its post-check fails, switches back at once and exits 3 (azora.errors); a
+`rollback --dry-run` prints the plan; `history --max N`. Without `--yes` each step previews its
+change (the stack file's diff, then each resource and property, as `pulumi up` shows it) and
+asks; with `--yes` it applies in one engine pass. `--json` prints one JSON object for CI.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-import os
-from collections.abc import Callable
+import sys
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import typer
-from pulumi import automation as auto
 from rich.markup import escape
 from rich.table import Table
 
 from azora import release
-from azora.cluster.layout import ClusterError
-from azora.cluster.lifecycle import check_target, embedded_layout
-from azora.commands.errors import user_errors
-from azora.config.load import load_stack_file, resolve_kubeconfig
+from azora import rollback as rollbacks
+from azora.commands.stack import (
+    JSON,
+    STACK,
+    VERBOSE,
+    YES,
+    Cancelled,
+    engine_output,
+    on_embedded_cluster,
+    op_counts,
+    open_stack,
+    print_changes,
+    summary,
+)
 from azora.console import err, out
-from azora.engine import ROOT, EngineError, ProjectStack, engine_diagnostics, policy_args, policy_findings
-from azora.recovery import recover
-from azora.smoke import OutputsUnavailable, RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
-from azora.toolchain import ensure_toolchain, find_toolchain
+from azora.context import Context, of
+from azora.engine import EngineError, ProjectStack, run_preview
+from azora.errors import BadInput
+from azora.progress import changes as resource_changes
+from azora.progress import progress_view
+from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
 
-STACK = typer.Option(..., "--stack", "-s", help="Stack name: local, staging or production.", show_default=False)
-# Steps a preview reports that change nothing (a --refresh preview reads every resource).
-NOT_CHANGES = {auto.OpType.SAME, auto.OpType.REFRESH, auto.OpType.READ}
-YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
-
-
-def open_stack(stack: str, needs_cluster: bool = True, build: bool = True, repair_state: bool = False) -> ProjectStack:
-    """The project's stack, after its file validates and (for commands that reach the
-    cluster) its embedded cluster, if it targets one, is running. Without `build`, a missing
-    toolchain is an error instead of a build. `repair_state`: see ProjectStack."""
-    project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
-    config = load_stack_file(project / f"Pulumi.{stack}.yaml")  # validate before touching any state
-    kubeconfig = resolve_kubeconfig(config, project)
-    if needs_cluster and kubeconfig is not None:
-        try:
-            check_target(kubeconfig)
-        except ClusterError as exc:
-            raise EngineError(f"Pulumi.{stack}.yaml: azora:kubeconfig: {exc}") from None
-    toolchain = ensure_toolchain(err) if build else find_toolchain()
-    if toolchain is None:
-        raise OutputsUnavailable("the Pulumi toolchain is not installed (azora tools install)")
-    return ProjectStack(stack, toolchain, project, repair_state=repair_state)
+SERVICE = typer.Option(..., "--service", help="The service.", show_default=False)
+BASE_URL = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>.")
+NO_SMOKE = typer.Option(False, "--no-smoke", help="Skip the smoke checks.")
 
 
-def stack_outputs(stack: str) -> dict[str, Any]:
-    """The live outputs of a stack, for `azora smoke --stack S` without --outputs."""
-    target = open_stack(stack, needs_cluster=False, build=False)
-    return {key: value.value for key, value in target.handle.outputs().items()}
-
-
-def _progress(verbose: bool) -> Callable[[str], None] | None:
-    return (lambda line: err.print(escape(line), highlight=False)) if verbose else None
-
-
-def _on_embedded_cluster(stack: str) -> bool:
-    project = Path(os.environ.get("AZORA_PROJECT_DIR", ROOT))
-    kubeconfig = resolve_kubeconfig(load_stack_file(project / f"Pulumi.{stack}.yaml"), project)
-    return kubeconfig is not None and embedded_layout(kubeconfig) is not None
-
-
-def _smoke(target: ProjectStack, base_url: str | None, skip: bool) -> release.SmokeCheck | None:
+def _smoke(
+    context: Context, target: ProjectStack, base_url: str | None, skip: bool, quiet: bool
+) -> release.SmokeCheck | None:
     """A smoke check of one service against the stack's outputs (or `base_url`). Refused up
     front, before anything is applied, where it could only fail: the outputs' in-cluster URLs
     on the embedded cluster, whose simulated pods serve nothing."""
     if skip:
         return None
-    if base_url is None and _on_embedded_cluster(target.stack):
-        raise EngineError(
+    if base_url is None and on_embedded_cluster(context, target.stack):
+        raise BadInput(
             f"stack {target.stack} runs on the embedded cluster, whose pods run no containers, so its "
             "services' in-cluster URLs cannot answer a smoke check: pass --base-url URL where the apps "
-            "run (for example the stand-in, `python -m tests.standin`), or --no-smoke"
+            "run (for example the stand-in, `python -m azora.standin`), or --no-smoke"
         )
 
     def check(service: str, preview: bool) -> list[str]:
@@ -90,214 +69,175 @@ def _smoke(target: ProjectStack, base_url: str | None, skip: bool) -> release.Sm
         except SmokeInputError as exc:
             return [str(exc)]
         results = run_checks(targets, RetryPolicy())
-        for result in results:
-            err.print(summary_line(result))
+        if not quiet:
+            for result in results:
+                err.print(summary_line(result))
         return [f"{r.target.service}: {r.error}" for r in results if not r.ok]
 
     return check
 
 
-def _confirm(question: str, yes: bool) -> None:
-    if not yes and not typer.confirm(question, default=False, err=True):
-        err.print("cancelled")
-        raise typer.Exit(1)
+def _confirmer(yes: bool, question: str) -> release.Confirm | None:
+    """Without --yes: show the stack file's diff and the engine's per-resource diff, then ask."""
+    if yes:
+        return None
+
+    def confirm(target: release.Target, before: str) -> None:
+        if not sys.stdin.isatty():
+            raise BadInput("--yes must be passed to proceed when not running on a terminal (as pulumi says)")
+        after = target.stack_file.read_text()
+        for line in difflib.unified_diff(
+            before.splitlines(), after.splitlines(), target.stack_file.name, target.stack_file.name, lineterm="", n=1
+        ):
+            err.print(escape(line), highlight=False)
+        result, events = run_preview(target.handle, target.stack)
+        err.print(f"preview of {target.stack}: {summary(result.change_summary)}")
+        print_changes(resource_changes(events))
+        if not typer.confirm(question, default=False, err=True):
+            raise Cancelled("cancelled; nothing was applied and the stack file is unchanged")
+
+    return confirm
 
 
-def _summary(changes: dict[str, int] | None) -> str:
-    changes = changes or {}
-    shown = {op: n for op, n in changes.items() if op not in {o.value for o in NOT_CHANGES}}
-    return ", ".join(f"{count} {op}" for op, count in sorted(shown.items())) or "no changes"
-
-
-def preview_command(
-    stack: str = STACK,
-    diff: bool = typer.Option(False, "--diff", help="Print the detailed diff."),
-    refresh: bool = typer.Option(False, "--refresh", help="Refresh state from the cluster first."),
-    expect_no_changes: bool = typer.Option(False, "--expect-no-changes", help="Fail when anything would change."),
-    as_json: bool = typer.Option(False, "--json", help="Print the change summary as JSON."),
-) -> None:
-    """Preview with the policy pack; a change summary per resource type."""
-    with user_errors():
-        target = open_stack(stack)
-        events: list[auto.events.EngineEvent] = []
-        try:
-            result = target.handle.preview(
-                diff=diff,
-                refresh=refresh,
-                expect_no_changes=expect_no_changes,
-                on_event=events.append,
-                on_output=(lambda line: out.print(escape(line), highlight=False)) if diff and not as_json else None,
-                color="never",
-                **policy_args(stack),
-            )
-        except auto.errors.CommandError as exc:
-            findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
-            raise release.ReleaseError(
-                "preview failed" if not findings else "the policy pack refused the preview", findings
-            ) from exc
-        by_type: dict[str, dict[str, int]] = {}
-        for event in events:
-            pre = event.resource_pre_event
-            if pre is not None and pre.metadata.op not in NOT_CHANGES:
-                counts = by_type.setdefault(pre.metadata.type, {})
-                counts[pre.metadata.op.value] = counts.get(pre.metadata.op.value, 0) + 1
-        if as_json:
-            print(json.dumps({"changes": by_type, "summary": result.change_summary}, indent=2, default=str))
-            return
-        table = Table("resource type", "changes")
-        for kind, counts in sorted(by_type.items()):
-            table.add_row(kind, ", ".join(f"{n} {op}" for op, n in sorted(counts.items())))
-        out.print(table if by_type else "no changes")
-
-
-def up_command(
-    stack: str = STACK,
-    yes: bool = YES,
-    message: str = typer.Option("azora up", "--message", "-m", help="Update message in the stack history."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
-    refresh: bool = typer.Option(
-        False,
-        "--refresh",
-        help="Read every resource from the cluster first; what was deleted outside Pulumi is made again.",
-    ),
-) -> None:
-    """Preview, show the summary, confirm, apply. Scales down old colours whose delay passed.
-    First recovers from an interrupted update (cut-short metadata files, stale lock, pending
-    operations)."""
-    with user_errors():
-        target = open_stack(stack, repair_state=True)
-        recovery = recover(target.handle, target.env.get("PULUMI_BACKEND_URL", ""), target.repaired)
-        for line in recovery.lines():
-            err.print(f"[yellow]recovered:[/] {escape(line)}")
-        if refresh:
-            try:
-                refreshed = target.handle.refresh(color="never", message="azora up --refresh")
-            except auto.errors.CommandError as exc:
-                raise EngineError(f"the refresh of {stack} failed: {engine_diagnostics(exc)}") from None
-            gone = (refreshed.summary.resource_changes or {}).get("delete", 0)
-            err.print(f"refreshed: {gone} resource(s) no longer in the cluster" if gone else "refreshed: no drift")
-        due = release.due_scale_downs(target.azora_config().get("services") or {})
-        if due:
-            err.print(f"old colours past scaleDownDelaySeconds: {', '.join(due)} (scaling them down)")
-            release.scale_down(target, progress=_progress(verbose))
-        events: list[auto.events.EngineEvent] = []
-        preview = target.handle.preview(on_event=events.append, color="never", **policy_args(stack))
-        out.print(f"preview: {_summary(preview.change_summary)}")
-        if [op for op in preview.change_summary if op not in NOT_CHANGES]:
-            _confirm(f"apply these changes to {stack}?", yes)
-            result = release.apply(target, message, _progress(verbose))
-            out.print(f"[green]✓[/] {stack}: {_summary(result.summary.resource_changes)}")
-        _print_outputs(target)
-
-
-def _print_outputs(target: ProjectStack) -> None:
-    """The stack outputs, as `pulumi stack output --json` would show them (secrets masked)."""
-    outputs = {
-        key: "[secret]" if value.secret else value.value for key, value in sorted(target.handle.outputs().items())
-    }
-    out.print("outputs:")
-    out.print_json(data=outputs)
+def _emit(as_json: bool, data: dict[str, Any]) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
 
 
 def deploy_command(
+    ctx: typer.Context,
     stack: str = STACK,
-    service: str = typer.Option(..., "--service", help="The service to ship.", show_default=False),
+    service: str = SERVICE,
     version: str = typer.Option(..., "--version", help="The image tag for the idle colour.", show_default=False),
     auto_promote: bool = typer.Option(False, "--auto-promote", help="Promote when the preview smoke passes."),
-    base_url: str | None = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>."),
-    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke checks."),
+    base_url: str | None = BASE_URL,
+    no_smoke: bool = NO_SMOKE,
     yes: bool = YES,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+    verbose: bool = VERBOSE,
+    as_json: bool = JSON,
 ) -> None:
     """Put VERSION on the idle colour at full size, apply, smoke the preview Service."""
-    with user_errors():
-        target = open_stack(stack)
-        _confirm(f"deploy {service} {version} to the idle colour of {stack}?", yes)
+    target = open_stack(of(ctx), stack)
+    smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json)
+    with progress_view(
+        err, f"deploying {service} {version} to {stack}", enabled=not as_json, on_output=engine_output(verbose)
+    ) as view:
         result = release.deploy(
-            target, service, version, _smoke(target, base_url, no_smoke), auto_promote, _progress(verbose)
+            target, service, version, smoke, auto_promote, view, _confirmer(yes, f"deploy {service} {version}?")
         )
-        if result.smoke_failures:
-            err.print(f"[red]✗[/] preview smoke failed: {escape('; '.join(result.smoke_failures))}")
-            raise typer.Exit(1)
+    data: dict[str, Any] = {"stack": stack, **asdict(result)}
+    if result.smoke_failures:
+        _emit(as_json, data | {"result": "preview smoke failed"})
+        raise EngineError(f"preview smoke of {service} failed: {'; '.join(result.smoke_failures)}")
+    if result.promoted is not None:
+        _report_promotion(result.promoted, as_json, data)
+        return
+    _emit(as_json, data | {"result": "deployed"})
+    if not as_json:
         out.print(f"[green]✓[/] {service} {version} runs on {result.color} (preview Service {service}-preview)")
-        if result.promoted is not None:
-            _report_promotion(result.promoted)
-        else:
-            out.print(f"promote with: azora promote --stack {stack} --service {service}")
+        out.print(f"promote with: azora promote --stack {stack} --service {service}")
 
 
-def _report_promotion(result: release.PromoteResult) -> None:
-    if result.rolled_back:
-        err.print(
-            f"[red]✗[/] {result.service}: post-promotion smoke failed; switched back to {result.from_color}: "
-            f"{escape('; '.join(result.smoke_failures))}"
+def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[str, Any] | None = None) -> None:
+    if result.switched_back:
+        _emit(as_json, (data or {}) | {"promotion": asdict(result), "result": "switched back"})
+        raise release.GateFailed(
+            f"{result.service}: the post-promotion check failed; switched back to {result.from_color}",
+            details=result.smoke_failures,
         )
-        raise typer.Exit(1)
-    out.print(f"[green]✓[/] {result.service} is live on {result.to_color}")
+    _emit(as_json, (data or {}) | {"promotion": asdict(result), "result": "promoted"})
+    if not as_json:
+        out.print(f"[green]✓[/] {result.service} is live on {result.to_color}")
 
 
 def promote_command(
+    ctx: typer.Context,
     stack: str = STACK,
-    service: str = typer.Option(..., "--service", help="The service to switch.", show_default=False),
-    base_url: str | None = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>."),
-    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the post-promotion smoke checks."),
+    service: str = SERVICE,
+    base_url: str | None = BASE_URL,
+    no_smoke: bool = NO_SMOKE,
     yes: bool = YES,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+    verbose: bool = VERBOSE,
+    as_json: bool = JSON,
 ) -> None:
-    """Switch the active colour; if the post-promotion smoke fails, switch back at once."""
-    with user_errors():
-        target = open_stack(stack)
-        _confirm(f"switch {service} of {stack} to its idle colour?", yes)
-        _report_promotion(release.promote(target, service, _smoke(target, base_url, no_smoke), _progress(verbose)))
+    """Switch the active colour; if the post-promotion check fails, switch back at once (exit 3)."""
+    target = open_stack(of(ctx), stack)
+    smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json)
+    with progress_view(
+        err, f"promoting {service} on {stack}", enabled=not as_json, on_output=engine_output(verbose)
+    ) as view:
+        result = release.promote(target, service, smoke, view, _confirmer(yes, f"switch {service} to its idle colour?"))
+    _report_promotion(result, as_json, {"stack": stack})
 
 
 def scale_down_command(
+    ctx: typer.Context,
     stack: str = STACK,
     service: str | None = typer.Option(None, "--service", help="Only this service."),
     now: bool = typer.Option(False, "--now", help="Do not wait for scaleDownDelaySeconds."),
     yes: bool = YES,
+    as_json: bool = JSON,
 ) -> None:
     """Drop old colours to their preview replicas once scaleDownDelaySeconds has passed."""
-    with user_errors():
-        target = open_stack(stack)
-        _confirm(f"scale down old colours of {stack}?", yes)
-        done = release.scale_down(target, service, force=now)
+    target = open_stack(of(ctx), stack)
+    with progress_view(err, f"scaling down old colours of {stack}", enabled=not as_json) as view:
+        done = release.scale_down(target, service, force=now, progress=view, confirm=_confirmer(yes, "scale down?"))
+    _emit(as_json, {"stack": stack, "scaledDown": done})
+    if not as_json:
         out.print(f"scaled down: {', '.join(done)}" if done else "nothing to scale down yet")
 
 
 def rollback_command(
+    ctx: typer.Context,
     stack: str = STACK,
     to_version: int | None = typer.Option(None, "--to-version", help="Update number from `azora history`."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     yes: bool = YES,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the engine's output."),
+    verbose: bool = VERBOSE,
+    as_json: bool = JSON,
 ) -> None:
     """Restore the config of an earlier successful update and apply it."""
-    with user_errors():
-        target = open_stack(stack)
-        plan = release.plan_rollback(target, to_version)
-        out.print(f"rollback {stack} to update {plan.version} ({escape(plan.message)}); config keys that change:")
-        for key, _before, _after in plan.changes:
-            out.print(f"  {escape(key)}")
-        _confirm("apply?", yes)
-        result = release.rollback(target, plan, _progress(verbose))
-        out.print(f"[green]✓[/] rolled back: {_summary(result.summary.resource_changes)}")
+    target = open_stack(of(ctx), stack, build=not dry_run, needs_cluster=not dry_run)
+    plan = rollbacks.plan_rollback(target, to_version)
+    data = {
+        "stack": stack,
+        "toVersion": plan.version,
+        "message": plan.message,
+        "changes": [asdict(change) for change in plan.changes],
+    }
+    if not as_json:
+        out.print(f"rollback {stack} to update {plan.version} ({escape(plan.message)}); config that changes:")
+        for change in plan.changes:
+            out.print(f"  {escape(change.key)}: {escape(change.before)} -> {escape(change.after)}", highlight=False)
+    if dry_run:
+        _emit(as_json, data | {"dryRun": True})
+        return
+    with progress_view(
+        err, f"rolling {stack} back to update {plan.version}", enabled=not as_json, on_output=engine_output(verbose)
+    ) as view:
+        result = rollbacks.rollback(target, plan, view, _confirmer(yes, "apply?"))
+    changes = op_counts(result.summary.resource_changes)
+    _emit(as_json, data | {"resourceChanges": changes})
+    if not as_json:
+        out.print(f"[green]✓[/] rolled back: {summary(changes)}")
 
 
 def history_command(
+    ctx: typer.Context,
     stack: str = STACK,
+    limit: int | None = typer.Option(None, "--max", "-m", min=1, help="Show at most N updates, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One row per update: version, time, kind, result, message, colours and versions."""
-    with user_errors():
-        rows = release.history(open_stack(stack, needs_cluster=False))
-        if as_json:
-            print(json.dumps([asdict(row) for row in rows], indent=2))
-            return
-        table = Table("version", "time", "kind", "result", "message", "services (active: blue / green)")
-        for row in rows:
-            services = "\n".join(
-                f"{name}: {svc['activeColor']} {svc['versions'].get('blue', '-')} / {svc['versions'].get('green', '-')}"
-                for name, svc in sorted(row.services.items())
-            )
-            table.add_row(str(row.version), row.time[:19], row.kind, row.result, escape(row.message), services)
-        out.print(table)
+    rows = rollbacks.history(open_stack(of(ctx), stack, needs_cluster=False, build=False), limit)
+    if as_json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+        return
+    table = Table("version", "time", "kind", "result", "message", "services (active: blue / green)")
+    for row in rows:
+        services = "\n".join(
+            f"{name}: {svc['activeColor']} {svc['versions'].get('blue', '-')} / {svc['versions'].get('green', '-')}"
+            for name, svc in sorted(row.services.items())
+        )
+        table.add_row(str(row.version), row.time[:19], row.kind, row.result, escape(row.message), services)
+    out.print(table)

@@ -12,7 +12,7 @@ Without any of these the command exits 2: live stack outputs need the Pulumi eng
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from rich.markup import escape
 from azora.config.errors import ConfigError
 from azora.config.load import load_stack_file
 from azora.console import err, out
+from azora.context import Context, of
+from azora.errors import BadInput
 from azora.junit import write_junit
 from azora.smoke import (
     OutputsReader,
@@ -43,13 +45,15 @@ HELP = "Health-check every service of a stack (retries, JUnit report)."
 
 
 def make_app(read_outputs: OutputsReader | None = None) -> typer.Typer:
-    """The `smoke` sub-app; `read_outputs(stack)` returns live stack outputs when an engine exists."""
+    """The `smoke` sub-app; `read_outputs(stack, context)` returns live stack outputs when an
+    engine exists (context: the project the CLI's entry resolved)."""
     app = typer.Typer(help=HELP, subcommand_metavar="")
 
     # A callback rather than a command: mounted with add_typer, `azora smoke --stack S` then
     # runs it directly instead of wanting a sub-command name.
     @app.callback(invoke_without_command=True)
     def smoke(
+        ctx: typer.Context,
         stack: str = typer.Option(..., "--stack", help="Stack name (local, staging, production).", show_default=False),
         base_url: str | None = typer.Option(
             None, "--base-url", help="Reach every service at <URL>/<Service><healthPath>.", show_default=False
@@ -76,7 +80,9 @@ def make_app(read_outputs: OutputsReader | None = None) -> typer.Typer:
         """Exit 0 when every service is healthy, 1 when any is not, 2 for bad input."""
         try:
             policy = _policy(retries, timeout, backoff)
-            targets = _targets(stack, base_url, services, outputs_file, preview, read_outputs)
+            context = of(ctx)
+            reader = (lambda name: read_outputs(name, context)) if read_outputs is not None else None
+            targets = _targets(stack, base_url, services, outputs_file, preview, reader, context)
         except SmokeInputError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
@@ -116,13 +122,14 @@ def _targets(
     service_options: list[str],
     outputs_file: Path | None,
     preview: bool,
-    read_outputs: OutputsReader | None,
+    read_outputs: Callable[[str], Mapping[str, Any]] | None,
+    context: Context,
 ) -> list[Target]:
     explicit = dict(parse_service_option(text) for text in service_options)
     if explicit and base_url is None and outputs_file is None:
         # Only explicit URLs: no need for outputs at all.
         return [Target(name, url) for name, url in explicit.items()]
-    outputs = _outputs(stack, base_url, outputs_file, read_outputs)
+    outputs = _outputs(stack, base_url, outputs_file, read_outputs, context)
     targets = {t.service: t for t in targets_from_outputs(outputs, base_url, preview)}
     for name, url in explicit.items():
         targets[name] = Target(name, url)
@@ -130,7 +137,11 @@ def _targets(
 
 
 def _outputs(
-    stack: str, base_url: str | None, outputs_file: Path | None, read_outputs: OutputsReader | None
+    stack: str,
+    base_url: str | None,
+    outputs_file: Path | None,
+    read_outputs: Callable[[str], Mapping[str, Any]] | None,
+    context: Context,
 ) -> Mapping[str, Any]:
     if outputs_file is not None:
         return load_outputs_file(outputs_file)
@@ -151,14 +162,19 @@ def _outputs(
             f"stack {stack}: reading live stack outputs needs the Pulumi engine, which is not available here; "
             "pass --outputs FILE (the JSON of `pulumi stack output --json`), --base-url URL or --service NAME=URL"
         )
-    return _outputs_from_stack_file(stack)
+    return _outputs_from_stack_file(stack, context)
 
 
-def _outputs_from_stack_file(stack: str) -> dict[str, Any]:
-    path = Path(f"Pulumi.{stack}.yaml")
+def _outputs_from_stack_file(stack: str, context: Context) -> dict[str, Any]:
+    try:
+        path = context.project.stack_file(stack)
+    except BadInput as exc:
+        raise SmokeInputError(
+            f"stack {stack}: no outputs, and {exc}; pass --outputs FILE or --service NAME=URL"
+        ) from None
     if not path.is_file():
         raise SmokeInputError(
-            f"stack {stack}: no outputs and no {path} in {Path.cwd()} to list the services; "
+            f"stack {stack}: no outputs and no {path.name} in {path.parent} to list the services; "
             "pass --outputs FILE or --service NAME=URL"
         )
     try:

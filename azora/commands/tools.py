@@ -1,11 +1,10 @@
-"""`azora tools install|path`: the Pulumi toolchain azora runs (see azora/toolchain.py)."""
+"""`azora tools install | path`: the Pulumi toolchain (see the azora/toolchain package)."""
 
 from __future__ import annotations
 
 import time
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from azora.console import err, out
@@ -33,14 +32,6 @@ def _groups(extra: list[str] | None) -> tuple[str, ...]:
     return tuple(groups)
 
 
-def _fail(exc: ToolchainError) -> typer.Exit:
-    lines = str(exc).splitlines() or ["unknown toolchain error"]
-    err.print(f"[red]error:[/] {escape(lines[0])}")
-    for line in lines[1:]:
-        err.print(escape(line))
-    return typer.Exit(1)
-
-
 @app.command("install")
 def install_command(
     with_groups: list[str] = typer.Option(None, "--with", help=GROUP_HELP),
@@ -54,11 +45,8 @@ def install_command(
     """
     groups = _groups(with_groups)
     started = time.monotonic()
-    try:
-        toolchain = ensure_toolchain(err, groups, force=force)
-        pins = Pins.load()
-    except ToolchainError as exc:
-        raise _fail(exc) from None
+    toolchain = ensure_toolchain(err, groups, force=force)
+    pins = Pins.load()
     _report(toolchain, pins, groups, time.monotonic() - started)
 
 
@@ -82,11 +70,7 @@ def _report(toolchain: Toolchain, pins: Pins, groups: tuple[str, ...], seconds: 
 @app.command("path")
 def path_command() -> None:
     """Print the directory to prepend to PATH (nothing else on stdout)."""
-    try:
-        toolchain = find_toolchain()
-    except ToolchainError as exc:
-        raise _fail(exc) from None
+    toolchain = find_toolchain()
     if toolchain is None:
-        err.print("[red]error:[/] the Pulumi toolchain is not installed; run `azora tools install`")
-        raise typer.Exit(1)
+        raise ToolchainError("the Pulumi toolchain is not installed; run `azora tools install`")
     out.print(str(toolchain.bin_dir), soft_wrap=True, markup=False, highlight=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from azora.errors import AzoraError, ExitCode
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -47,8 +49,11 @@ class NestedProblems(ValueError):
 
 
 @dataclass
-class ConfigError(Exception):
-    """Every problem found in one stack's config, ready to print without a traceback."""
+class ConfigError(AzoraError):
+    """Every problem found in one stack's config, ready to print without a traceback (bad
+    input: exit 2 where the CLI reports it; `azora config check` reports it as its finding)."""
+
+    exit_code = ExitCode.BAD_INPUT
 
     source: str
     problems: list[Problem] = field(default_factory=list)

@@ -35,9 +35,10 @@ def load_stack_file(path: str | Path) -> m.StackConfig:
     return validate_raw(raw, Path(path).name, lines)
 
 
-def read_stack_file(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
-    """The `azora:` keys of a stack file (prefix stripped) and the line of every key path."""
-    path = Path(path)
+def read_checked(path: Path) -> tuple[str, yaml.Node | None]:
+    """A stack file's text and YAML node tree, or a ConfigError naming the file and line: not
+    readable, not YAML, or a key twice in one mapping (which YAML loaders silently resolve by
+    keeping the last value)."""
     source = path.name
     try:
         text = path.read_text(encoding="utf-8")
@@ -45,12 +46,29 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, int
         raise ConfigError(source, [Problem((), f"cannot read file: {exc.strerror or exc}")]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [_yaml_problem(exc)]) from None
+    duplicates = duplicate_keys(node)
+    if duplicates:
+        raise ConfigError(source, duplicates)
+    return text, node
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc)
+    return Problem((), f"not valid YAML: {reason}", mark.line + 1 if mark is not None else None)
+
+
+def read_stack_file(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """The `azora:` keys of a stack file (prefix stripped) and the line of every key path."""
+    path = Path(path)
+    source = path.name
+    text, node = read_checked(path)
+    try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [Problem((), f"not valid YAML: {reason}", line)]) from None
+        raise ConfigError(source, [_yaml_problem(exc)]) from None
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -67,8 +85,15 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, int
 
 
 def validate_raw(raw: dict[str, Any], source: str, lines: dict[KeyPath, int] | None = None) -> m.StackConfig:
-    """Validate `azora:` keys (prefix stripped). Secret values arrive as {"secure": ...}."""
-    prepared, problems = _prepare_secrets(raw)
+    """Validate `azora:` keys (prefix stripped). Secret values arrive as {"secure": ...}.
+
+    Files written before `azora:status` existed keep their release state under
+    `services.<name>` (activeColor, idleScaledUp, promotedAt): it is read as status, and a
+    problem with it is reported at the key path the file really has."""
+    problems = _legacy_conflicts(raw)
+    raw, moved = m.split_legacy_status(raw)
+    prepared, secret_problems = _prepare_secrets(raw)
+    problems.extend(secret_problems)
     try:
         config = m.StackConfig.model_validate(prepared)
     except ValidationError as exc:
@@ -76,11 +101,48 @@ def validate_raw(raw: dict[str, Any], source: str, lines: dict[KeyPath, int] | N
         config = None
     if problems:
         lines = lines or {}
+        problems = [_as_written(p, moved) for p in problems]
         located = [Problem(p.path, p.message, _line_of(p.path, lines)) for p in problems]
         located.sort(key=lambda p: p.line or 0)
         raise ConfigError(source, _dedupe(located))
     assert config is not None
     return config
+
+
+def _legacy_conflicts(raw: dict[str, Any]) -> list[Problem]:
+    """A release-state key written both under `services.<name>` (the old layout) and under
+    `status.<name>` with different values: which one is meant cannot be guessed."""
+    services, status = raw.get("services"), raw.get("status")
+    if not isinstance(services, dict) or not isinstance(status, dict):
+        return []
+    problems = []
+    for name, svc in services.items():
+        entry = status.get(name)
+        if not isinstance(svc, dict) or not isinstance(entry, dict):
+            continue
+        for key in m.LEGACY_STATUS_KEYS:
+            if key in svc and key in entry and svc[key] != entry[key]:
+                problems.append(
+                    Problem(
+                        ("services", name, key),
+                        f"conflicts with azora:status.{name}.{key} ({svc[key]!r} here, {entry[key]!r} there); "
+                        "release state belongs in azora:status: remove this one",
+                    )
+                )
+    return problems
+
+
+def _as_written(problem: Problem, moved: list[str]) -> Problem:
+    """A problem found at `status.<name>.<key>` for a key the file keeps under `services`."""
+    path = problem.path
+    if len(path) >= 3 and path[0] == "status" and path[1] in moved and path[2] in m.LEGACY_STATUS_KEYS:
+        return Problem(("services", *path[1:]), problem.message, problem.line)
+    return problem
+
+
+def legacy_layout(raw: dict[str, Any]) -> list[str]:
+    """Services whose release state is still under `services.<name>` (the old layout)."""
+    return m.split_legacy_status(raw)[1]
 
 
 def _scalar_types() -> dict[str, Any]:
@@ -162,7 +224,7 @@ def _real_path(loc: KeyPath, data: Any) -> tuple[KeyPath, bool]:
             and part < len(node)
         ):
             path.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]  # a str key of a dict or an int index of a list
         elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in _UNION_TAGS):
             union = union or part in _UNION_TAGS
         else:
@@ -282,6 +344,41 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 # ----------------------------------------------------------------------------- line numbers
+
+
+def duplicate_keys(node: yaml.Node | None) -> list[Problem]:
+    """Every key that appears twice in one mapping, anywhere in the document, with both lines.
+    PyYAML and ruamel's safe modes keep the last value silently; a stack file must not."""
+    problems: list[Problem] = []
+    stack: list[tuple[yaml.Node, KeyPath]] = [(node, ())] if node is not None else []
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key_node, value_node in current.value:
+                key = str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in first:
+                    where = _display(path + (key,))
+                    problems.append(
+                        Problem((), f"duplicate key {where} at lines {first[key]} and {line}; keep one", line)
+                    )
+                else:
+                    first[key] = line
+                stack.append((value_node, path + (key,)))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, path + (index,)) for index, item in enumerate(current.value))
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _display(path: KeyPath) -> str:
+    """A key path as the file spells it, without the `config:` level every key sits under."""
+    if path[:1] == ("config",) and len(path) > 1:
+        path = path[1:]
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def _line_index(node: yaml.Node | None) -> dict[KeyPath, int]:

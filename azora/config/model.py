@@ -13,21 +13,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from azora.config.base import COLORS, Color, Model
 from azora.config.errors import NestedProblems
+from azora.config.status import LEGACY_STATUS_KEYS, ServiceStatus, other_color, split_legacy_status
 from azora.quantity import parse_quantity
 
-Color = Literal["blue", "green"]
 Environment = Literal["local", "staging", "production"]
-COLORS: tuple[Color, Color] = ("blue", "green")
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -51,18 +48,6 @@ def check_dns_label(value: str, what: str, reserve: int = 0) -> str:
             f"starting and ending with a letter or digit, at most {limit} characters)"
         )
     return value
-
-
-class Model(BaseModel):
-    """Base for every config section: camelCase keys, unknown keys rejected, strict types."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        strict=True,
-        frozen=True,
-    )
 
 
 class SecretValue(Model):
@@ -168,7 +153,6 @@ class ServiceIngress(Model):
 class ServiceConfig(Model):
     image: str = Field(description="Image repository without tag, e.g. ghcr.io/azora/web.")
     versions: dict[Color, str] = Field(description="Image tag per colour: {blue: ..., green: ...}.")
-    active_color: Color = Field(description="The colour the active Service routes to.")
     port: Annotated[int, Field(ge=1, le=65535)] = Field(description="Container port.")
     replicas: Annotated[int, Field(ge=1)] = Field(description="Pods of the active colour.")
     preview_replicas: Annotated[int, Field(ge=0)] | None = Field(
@@ -176,19 +160,9 @@ class ServiceConfig(Model):
         description="Pods of the idle colour before promotion (Argo's previewReplicaCount); "
         "default 1 in staging and production, 0 in local.",
     )
-    idle_scaled_up: bool = Field(
-        default=False,
-        description="The idle colour runs `replicas` instead of `previewReplicas`; set by "
-        "`azora deploy`, cleared by `azora scale-down`.",
-    )
     scale_down_delay_seconds: Annotated[int, Field(ge=0)] = Field(
         default=30,
         description="After a promotion, how long the old colour keeps its replicas (fast rollback).",
-    )
-    promoted_at: str | None = Field(
-        default=None,
-        description="When `azora promote` last switched colours (UTC, ISO 8601); the old colour keeps "
-        "its replicas until scaleDownDelaySeconds after it.",
     )
     auto_promotion: bool = Field(
         default=False, description="`azora deploy` promotes on its own after preview smoke passes."
@@ -228,14 +202,6 @@ class ServiceConfig(Model):
             raise NestedProblems(problems)
         return versions
 
-    @field_validator("active_color")
-    @classmethod
-    def _active_has_version(cls, color: Color, info: ValidationInfo) -> Color:
-        versions = info.data.get("versions")
-        if versions is not None and color not in versions:
-            raise ValueError(f"{color!r} has no entry in versions (has: {', '.join(versions)})")
-        return color
-
     @field_validator("health_path")
     @classmethod
     def _health_path_absolute(cls, path: str) -> str:
@@ -252,18 +218,6 @@ class ServiceConfig(Model):
         if problems:
             raise NestedProblems(problems)
         return env
-
-    @property
-    def idle_color(self) -> Color:
-        return "green" if self.active_color == "blue" else "blue"
-
-    def replicas_for(self, color: Color, preview_default: int) -> int:
-        """How many pods `color` runs: full for the active colour, preview count for the idle."""
-        if color == self.active_color or self.idle_scaled_up:
-            return self.replicas
-        if color not in self.versions:
-            return 0
-        return self.preview_replicas if self.preview_replicas is not None else preview_default
 
 
 # ----------------------------------------------------------------------------- charts
@@ -460,19 +414,47 @@ class StackConfig(Model):
         description="Kubeconfig file of the target cluster (relative paths: from the project root); "
         "default: the ambient KUBECONFIG. The local stack names the embedded cluster's.",
     )
-    skip_charts: bool = Field(
+    skip_charts: bool | list[str] = Field(
         default=False,
-        description="Leave out every third-party chart (render without network; set by `azora render`).",
+        description="Third-party charts to leave out: true for all, or a list of chart keys such as "
+        "releases.ingress-nginx or monitoring.prometheus.chart (set by `azora render` for the charts "
+        "whose repositories do not answer).",
     )
     sentry_dsn: SecretValue | None = Field(default=None, description="Secret: Sentry DSN.")
     postgresql_url: SecretValue | None = Field(default=None, description="Secret: URL of an external PostgreSQL.")
     redis_url: SecretValue | None = Field(default=None, description="Secret: URL of an external Redis.")
     services: dict[ServiceName, ServiceConfig] = Field(description="The Azora services by name.")
+    status: dict[ServiceName, ServiceStatus] = Field(
+        default_factory=dict,
+        description="Release state per service, written by the release workflow (deploy, promote, "
+        "scale-down, rollback), apart from what people write; a service without an entry is on blue.",
+    )
 
     @field_validator("namespace")
     @classmethod
     def _namespace_dns(cls, namespace: str) -> str:
         return check_dns_label(namespace, "namespace")
+
+    @field_validator("skip_charts", mode="before")
+    @classmethod
+    def _skip_charts_shape(cls, value: Any) -> Any:
+        # `pulumi config set azora:skipCharts true` stores the string "true" (Pulumi's get_bool
+        # also reads "True" and "False").
+        if isinstance(value, str):
+            value = {"true": True, "True": True, "false": False, "False": False}.get(value, value)
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, list):
+            shown = "a mapping" if isinstance(value, dict) else repr(value)
+            raise ValueError(f"must be true, false or a list of chart keys, got {shown}")
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            ((index,), f"must be a chart key (a string), got {item!r}")
+            for index, item in enumerate(value)
+            if not isinstance(item, str)
+        ]
+        if problems:
+            raise NestedProblems(problems)
+        return value
 
     @field_validator("domain")
     @classmethod
@@ -536,7 +518,54 @@ class StackConfig(Model):
             raise NestedProblems(problems)
         return self
 
+    @model_validator(mode="after")
+    def _skipped_charts_exist(self) -> StackConfig:
+        if isinstance(self.skip_charts, bool):
+            return self
+        known = self.remote_charts()
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, key in enumerate(self.skip_charts):
+            if key not in known:
+                names = ", ".join(known) or "none"
+                message = f"{key!r} is not a chart this stack fetches from a repository (known: {names})"
+                problems.append((("skipCharts", index), message))
+            elif key in self.skip_charts[:index]:
+                problems.append((("skipCharts", index), f"{key!r} is listed twice"))
+        if problems:
+            raise NestedProblems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _status_consistent(self) -> StackConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for name, status in self.status.items():
+            service = self.services.get(name)
+            if service is None:
+                known = ", ".join(sorted(self.services))
+                problems.append(((name,), f"is not a service (services: {known})"))
+            elif status.active_color not in service.versions:
+                has = ", ".join(service.versions)
+                message = f"{status.active_color!r} has no entry in services.{name}.versions (has: {has})"
+                problems.append(((name, "activeColor"), message))
+        if problems:
+            raise NestedProblems([(("status", *path), message) for path, message in problems])
+        return self
+
     # ------------------------------------------------------------------ derived values
+
+    def status_of(self, name: str) -> ServiceStatus:
+        """The release state of a service (the defaults when the workflow recorded none)."""
+        return self.status.get(name) or ServiceStatus()
+
+    def replicas_for(self, name: str, color: Color) -> int:
+        """How many pods `color` of a service runs: full for the active colour (and for the idle
+        one while it is scaled up), the preview count for the idle one, 0 without a version."""
+        service, status = self.services[name], self.status_of(name)
+        if color == status.active_color or (status.idle_scaled_up and color in service.versions):
+            return service.replicas
+        if color not in service.versions:
+            return 0
+        return service.preview_replicas if service.preview_replicas is not None else self.preview_replicas_default
 
     @property
     def preview_replicas_default(self) -> int:
@@ -566,6 +595,10 @@ class StackConfig(Model):
                     charts[f"monitoring.{part}.chart"] = section.chart
         return {key: spec for key, spec in charts.items() if spec.enabled and spec.repo}
 
+    def skips_chart(self, key: str) -> bool:
+        """Whether `skipCharts` leaves out the chart at `key` (a key of `remote_charts()`)."""
+        return self.skip_charts is True or (isinstance(self.skip_charts, list) and key in self.skip_charts)
+
     def host_for(self, name: str) -> str | None:
         """The ingress host of a service, or None when it is not exposed."""
         ingress = self.services[name].ingress
@@ -573,3 +606,15 @@ class StackConfig(Model):
             return None
         subdomain = name if ingress.subdomain is None else ingress.subdomain
         return f"{subdomain}.{self.domain}" if subdomain else self.domain
+
+
+__all__ = [
+    "COLORS",
+    "LEGACY_STATUS_KEYS",
+    "Color",
+    "Model",
+    "ServiceStatus",
+    "StackConfig",
+    "other_color",
+    "split_legacy_status",
+]

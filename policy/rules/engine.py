@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 from policy.rules.catalog import RULES
@@ -33,7 +34,7 @@ def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> It
         return
     for resource in resources:
         if rule.applies_to(resource) and rule.name not in exempted_rules(resource.annotations):
-            for finding in _guarded(rule, resource, lambda r=resource: rule.check(r, options)):
+            for finding in _guarded(rule, resource, functools.partial(rule.check, resource, options)):
                 yield resource, finding
 
 

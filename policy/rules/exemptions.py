@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 EXEMPT_ANNOTATION = "azora.io/policy-exempt"
 
@@ -27,12 +28,15 @@ def parse_exemptions(text: str) -> list[Exemption]:
 
 def exempted_rules(annotations: object) -> set[str]:
     """Rules a resource is validly exempted from (those with a reason)."""
-    if not isinstance(annotations, dict):
+    mapping: dict[Any, Any]
+    if isinstance(annotations, dict):
+        mapping = annotations
+    else:
         try:
-            annotations = dict(annotations)  # type: ignore[call-overload]
+            mapping = dict(annotations)  # type: ignore[call-overload]
         except (TypeError, ValueError):
             return set()
-    raw = annotations.get(EXEMPT_ANNOTATION)
+    raw = mapping.get(EXEMPT_ANNOTATION)
     if not isinstance(raw, str):
         return set()
     return {entry.rule for entry in parse_exemptions(raw) if entry.reason}

@@ -22,7 +22,14 @@ from policy.rules.catalog import BY_NAME
 from policy.rules.model import Enforcement, Rule
 
 LEVELS = ("mandatory", "advisory", "disabled")
-_JSON_TYPES = {"string": str, "integer": int, "array": list, "boolean": bool, "object": dict, "number": (int, float)}
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "array": list,
+    "boolean": bool,
+    "object": dict,
+    "number": (int, float),
+}
 
 
 class SettingsError(ValueError):
@@ -48,7 +55,7 @@ def _check_option(rule: Rule, key: str, value: Any, where: str) -> None:
     if schema is None:
         known = ", ".join(sorted(rule.schema)) or "none"
         raise SettingsError(f"{where}: {rule.name} has no option {key!r} (options: {known})")
-    expected = _JSON_TYPES.get(schema.get("type", ""), object)
+    expected: type | tuple[type, ...] = _JSON_TYPES.get(schema.get("type", ""), object)
     if value is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
         raise SettingsError(f"{where}: {rule.name}.{key} must be of type {schema.get('type')}, got {value!r}")
     if "enum" in schema and value not in schema["enum"]:

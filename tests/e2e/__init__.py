@@ -1,1 +1,1 @@
-"""Browser suites (pytest-playwright, marker `e2e`): run by `azora e2e` or plain pytest."""
+"""Tests of `azora e2e` and of the browser suites it ships (azora/e2e/suites), marker `e2e`."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.standin import run_standin
+from azora.standin import run_standin
 
 pytestmark = pytest.mark.e2e
 

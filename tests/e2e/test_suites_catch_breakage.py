@@ -5,6 +5,8 @@
   health check fail, with a screenshot, video and trace each; enrollment stays green.
   (test_broken_target.py does the same for auth and a broken login.)
 - Without Chromium the browser tests are skipped outside CI and fail in CI.
+- The suites ship in the package (azora/e2e/suites), and the project's own pytest run does not
+  collect them a second time.
 - Bad input to `azora e2e` exits 2 before pytest runs.
 """
 
@@ -13,14 +15,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from azora.commands.e2e import Suite
-from azora.e2e import SUITES, playwright_ffmpeg_env
-from tests.standin import run_standin
+from azora.e2e import SUITES, SUITES_DIR, playwright_ffmpeg_env, suite_files
+from azora.standin import run_standin
 
 pytestmark = pytest.mark.e2e
 
@@ -69,14 +72,14 @@ def test_only_the_affected_tests_fail(chromium_executable: Path, tmp_path: Path)
         [folder] = [p for p in (report / "artifacts").iterdir() if failed in p.name]
         names = {p.name for p in folder.iterdir()}
         assert "trace.zip" in names and any(n.endswith(".png") for n in names), names
-        # Video needs an ffmpeg (Debian's, see azora.e2e); without one it is dropped with a warning.
+        # Video needs an ffmpeg (Debian's, see azora.e2e.video); without one it is dropped with a warning.
         assert ("video.webm" in names) == (playwright_ffmpeg_env() is not None), names
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("", "skipped"), ("true", "failed")])
 def test_missing_chromium_skips_outside_ci_and_fails_in_ci(ci: str, outcome: str) -> None:
     done = _run(
-        [sys.executable, "-m", "pytest", "tests/e2e/test_health.py", "-k", "auth", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", *map(str, suite_files(["health"])), "-k", "auth", "-p", "no:cacheprovider",
          "--base-url", "http://127.0.0.1:9", "-rs"],
         env={"AZORA_CHROMIUM": "/nonexistent/chromium", "CI": ci},
     )  # fmt: skip
@@ -106,23 +109,31 @@ def test_bad_input_exits_2_before_pytest_runs(args: list[str], message: str, tmp
 
 def test_the_suite_option_lists_every_suite() -> None:
     assert tuple(s.value for s in Suite) == SUITES
-    assert all((ROOT / "tests" / "e2e" / f"test_{suite}.py").is_file() for suite in SUITES)
+    assert [f.name for f in suite_files([])] == [f"test_{suite}.py" for suite in SUITES]
+    assert all(f.parent == SUITES_DIR and f.is_file() for f in suite_files([]))
+
+
+def test_the_suites_ship_in_the_package_and_are_collected_once() -> None:
+    assert SUITES_DIR.is_relative_to(ROOT / "azora")
+    assert (SUITES_DIR / "__init__.py").is_file()  # a package: found by setuptools' packages.find
+    testpaths = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"]
+    assert not [p for p in testpaths if SUITES_DIR.is_relative_to((ROOT / p).resolve())], testpaths
 
 
 def test_video_uses_the_system_ffmpeg_through_a_shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import azora.e2e as e2e
+    import azora.e2e.video as video
 
     fake = tmp_path / "bin" / "ffmpeg"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(e2e.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
-    monkeypatch.setattr(e2e.shutil, "which", lambda name: str(fake) if name == "ffmpeg" else None)
+    monkeypatch.setattr(video.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(video.shutil, "which", lambda name: str(fake) if name == "ffmpeg" else None)
     env = {"PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "empty")}
     changes = playwright_ffmpeg_env(env)
     assert changes is not None and set(changes) == {"PLAYWRIGHT_BROWSERS_PATH"}
     [link] = Path(changes["PLAYWRIGHT_BROWSERS_PATH"]).glob("ffmpeg-*/ffmpeg-linux")
     assert link.resolve() == fake
     assert playwright_ffmpeg_env(changes) == {}  # Playwright now finds its ffmpeg: nothing to change
-    monkeypatch.setattr(e2e.shutil, "which", lambda name: None)
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
     assert playwright_ffmpeg_env(env) is None  # no ffmpeg at all: no video

@@ -129,10 +129,10 @@ def test_history_lists_the_updates(rendered: Rendered) -> None:
 
 
 def _flip(stack: ScratchStack, service: str) -> None:
-    services = stack.azora_config()["services"]
-    current = services[service]["activeColor"]
-    services[service]["activeColor"] = "green" if current == "blue" else "blue"
-    stack.set_azora("services", services)
+    status = stack.azora_config()["status"]
+    current = status[service]["activeColor"]
+    status[service]["activeColor"] = "green" if current == "blue" else "blue"
+    stack.set_azora("status", status)
 
 
 def test_switching_active_color_previews_as_only_the_two_selectors(toolchain: Toolchain, tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_switching_active_color_previews_as_only_the_two_selectors(toolchain: To
         offline_charts(azora)
         azora["renderDir"] = str(tmp_path / "manifests")
         # Both colours at full size: the switch itself is a pure selector change.
-        azora["services"]["payment"]["idleScaledUp"] = True
+        azora["status"]["payment"]["idleScaledUp"] = True
 
     with ScratchStack("staging", toolchain, edit=edit) as scratch:
         scratch.handle.up(color="never", **policy_args("staging"))

@@ -7,6 +7,7 @@ PULUMI_BACKEND_URL, exactly as they would find a user's project and backend.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import subprocess
@@ -19,12 +20,17 @@ import pytest
 import yaml
 
 from azora.engine import ScratchStack
+from azora.standin.server import run_standin
 from azora.toolchain import Toolchain
-from tests.standin.server import run_standin
 
 pytestmark = pytest.mark.integration
 
 AZORA = Path(sys.executable).parent / "azora"
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    return [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
 class Project:
@@ -80,19 +86,47 @@ def test_deploy_promote_then_rollback_restores_the_first_release(project: Projec
     v1_config = project.scratch.azora_config()["services"]
     v1_manifests = project.rendered()
 
+    before_deploy = project.scratch.stack_file.read_text()
     deployed = project.azora(
         "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
     )
     assert deployed.returncode == 0, deployed.stderr
     assert "payment 2.1.0 runs on green" in deployed.stdout
-    promoted = project.azora("promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke")
+    assert changed_lines(before_deploy, project.scratch.stack_file.read_text()) == [
+        '-      versions: {blue: "2.0.4", green: "2.0.4"}',
+        '+      versions: {blue: "2.0.4", green: "2.1.0"}',
+        "-    payment: {activeColor: blue}",
+        "+    payment: {activeColor: blue, idleScaledUp: true}",
+    ]
+    before_promote = project.scratch.stack_file.read_text()
+    promoted = project.azora("promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke", "--json")
     assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["result"] == "promoted"
     assert project.active_selector("payment") == "green"
+    diff = changed_lines(before_promote, project.scratch.stack_file.read_text())
+    assert diff[0] == "-    payment: {activeColor: blue, idleScaledUp: true}"
+    assert diff[1].startswith("+    payment: {activeColor: green, idleScaledUp: true, promotedAt: '20")
+    assert len(diff) == 2
+    print("\n".join(["promote's stack-file diff:", *diff]))
+
+    planned = project.azora("rollback", "--stack", "staging", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert (plan["toVersion"], plan["dryRun"]) == (1, True)
+    assert {c["key"]: c["after"] for c in plan["changes"]} == {
+        "azora:services.payment.versions.green": "2.0.4",
+        "azora:status.payment.activeColor": "blue",
+        "azora:status.payment.idleScaledUp": "(unset)",
+        "azora:status.payment.promotedAt": "(unset)",
+    }
+    assert project.active_selector("payment") == "green"  # a dry run changes nothing
+    assert len(project.history()) == 3
 
     rolled = project.azora("rollback", "--stack", "staging", "--yes")
     assert rolled.returncode == 0, rolled.stderr
     assert "rollback staging to update 1 (release v1)" in rolled.stdout
-    assert "azora:services" in rolled.stdout
+    assert "azora:status.payment.activeColor: green -> blue" in rolled.stdout
+    assert project.scratch.stack_file.read_text() == before_deploy
     assert project.scratch.azora_config()["services"] == v1_config
     assert project.rendered() == v1_manifests
 
@@ -124,18 +158,18 @@ def test_promote_switches_back_when_the_post_promotion_smoke_fails(project: Proj
             "promote", "--stack", "staging", "--service", "payment", "--yes", "--base-url", standin.base_url
         )
         assert standin.health_hits("payment") >= 1
-    assert promoted.returncode == 1
-    assert "post-promotion smoke failed; switched back to blue" in promoted.stderr
+    assert promoted.returncode == 3  # switched back cleanly: its own exit code
+    assert "payment: the post-promotion check failed; switched back to blue" in promoted.stderr
     assert project.active_selector("payment") == "blue"
     history = project.history()
-    assert history[0]["message"].startswith("azora promote payment: fast rollback to blue")
+    assert history[0]["message"].startswith("azora promote payment: switched back to blue")
     assert history[1]["message"] == "azora promote payment to green"
 
 
 def test_rollback_refuses_an_update_that_does_not_exist(project: Project) -> None:
     assert project.azora("up", "--stack", "staging", "--yes").returncode == 0
     refused = project.azora("rollback", "--stack", "staging", "--to-version", "7", "--yes")
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "has no update 7 (updates: 1)" in refused.stderr
 
 
@@ -190,6 +224,48 @@ def test_azora_up_repairs_a_metadata_file_a_killed_update_cut_short(project: Pro
         "interrupted update cut short" in " ".join(recovered.stderr.split())
     )
     # The checkpoint itself was whole: the stack reads as it was, with nothing to change.
-    assert "preview: no changes" in recovered.stdout
+    assert "staging: no changes" in recovered.stdout
     assert not sidecar.exists()
     assert [row["message"] for row in project.history()] == ["release v1"]
+
+
+def test_a_rollback_across_the_status_change_restores_a_release_recorded_in_the_old_layout(
+    toolchain: Toolchain, tmp_path: Path
+) -> None:
+    """A history made before `azora:status`: the first update runs a stack file that keeps
+    activeColor under each service (green for payment). Today's release steps move the state
+    to `azora:status`; rolling back to that first update restores its colours and versions."""
+    manifests = tmp_path / "manifests"
+
+    def old_layout(azora: dict[str, Any]) -> None:
+        azora["renderDir"] = str(manifests)
+        azora["skipCharts"] = True
+        for name, status in azora.pop("status").items():
+            azora["services"][name].update(status)
+        azora["services"]["payment"]["activeColor"] = "green"
+
+    with ScratchStack("staging", toolchain, edit=old_layout) as scratch:
+        project = Project(scratch, manifests)
+        assert "activeColor" in scratch.azora_config()["services"]["payment"]
+        assert project.azora("up", "--stack", "staging", "--yes", "--message", "old layout").returncode == 0
+        assert project.active_selector("payment") == "green"
+
+        deployed = project.azora(
+            "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        assert "activeColor" not in scratch.azora_config()["services"]["payment"]  # moved to azora:status
+        assert scratch.azora_config()["status"]["payment"]["activeColor"] == "green"
+        assert (
+            project.azora("promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke").returncode
+            == 0
+        )
+        assert project.active_selector("payment") == "blue"
+
+        rolled = project.azora("rollback", "--stack", "staging", "--to-version", "1", "--yes")
+        assert rolled.returncode == 0, rolled.stderr
+        assert project.active_selector("payment") == "green"
+        restored = scratch.azora_config()
+        assert restored["status"]["payment"] == {"activeColor": "green"}
+        assert restored["services"]["payment"]["versions"] == {"blue": "2.0.4", "green": "2.0.4"}
+        assert project.history()[0]["services"]["payment"]["activeColor"] == "green"

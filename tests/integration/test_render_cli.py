@@ -6,13 +6,19 @@ import base64
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+import azora.render as render_module
+from azora.toolchain import Toolchain
+
 pytestmark = pytest.mark.integration
 
 AZORA = Path(sys.executable).parent / "azora"
+ROOT = Path(__file__).resolve().parents[2]
+TEST_CHART = str(ROOT / "tests" / "charts" / "stand-in")
 SERVICES = ["web", "api-gateway", "auth", "education", "payment", "marketplace"]
 
 
@@ -53,3 +59,44 @@ def test_render_rejects_an_unknown_stack_without_a_traceback(tmp_path: Path) -> 
     assert done.returncode == 1
     assert "Pulumi.qa.yaml: config: cannot read file" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_auto_leaves_out_only_the_charts_it_cannot_reach(
+    toolchain: Toolchain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two of staging's charts point at the local test chart (always reachable); no remote
+    repository answers. The render must leave out exactly the four remote charts, through the
+    real config path (`azora:skipCharts` as a list), and still render the two local ones."""
+
+    def two_local_charts(azora: dict[str, Any]) -> None:
+        azora["releases"]["ingress-nginx"] = {"chart": TEST_CHART, "namespace": "ingress-nginx"}
+        azora["postgresql"]["chart"] = {"chart": TEST_CHART}
+
+    asked: list[str] = []
+
+    def nothing_answers(repo: str) -> bool:
+        asked.append(repo)
+        return False
+
+    monkeypatch.setattr(render_module, "repository_reachable", nothing_answers)
+    out = tmp_path / "out"
+    result = render_module.render("staging", out, toolchain, "auto", edit=two_local_charts)
+    assert [chart.key for chart in result.skipped_charts] == [
+        "releases.cert-manager",
+        "redis.chart",
+        "monitoring.prometheus.chart",
+        "monitoring.tracing.chart",
+    ]
+    assert {chart.reason for chart in result.skipped_charts} == {"repository not reachable"}
+    assert TEST_CHART not in asked
+    objects = [d for path in out.rglob("*.yaml") for d in yaml.safe_load_all(path.read_text()) if d]
+    deployments = {
+        (d["metadata"].get("namespace"), d["metadata"]["name"]) for d in objects if d["kind"] == "Deployment"
+    }
+    # The two local charts are rendered (the stand-in chart makes one Deployment each) ...
+    assert ("ingress-nginx", "ingress-nginx") in deployments
+    assert ("azora-staging", "postgresql") in deployments
+    # ... the four unreachable ones are not, and the services are all there.
+    names = {name for _, name in deployments}
+    assert not {n for n in names if "cert-manager" in n or "redis" in n or "prometheus" in n or "otel" in n}
+    assert {f"{s}-{c}" for s in SERVICES for c in ("blue", "green")} <= names

@@ -119,7 +119,9 @@ class LiveProject:
         return colors
 
     def services_config(self) -> dict[str, Any]:
-        return self.scratch.azora_config()["services"]
+        """What a person wrote about the services and what the release workflow recorded."""
+        config = self.scratch.azora_config()
+        return {"services": config["services"], "status": config.get("status", {})}
 
 
 def make_project(toolchain: Toolchain, layout: Layout, namespace: str) -> LiveProject:

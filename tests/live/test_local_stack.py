@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 
 from azora.cluster.layout import Layout
+from azora.standin.server import run_standin
 from azora.toolchain import Toolchain
 from tests.live.conftest import LiveProject, make_project
-from tests.standin.server import run_standin
 
 pytestmark = pytest.mark.live
 
@@ -163,11 +163,11 @@ def test_failed_post_promotion_check_switches_back_on_the_cluster(project: LiveP
             "promote", "--stack", "local", "--service", "auth", "--yes", "--base-url", standin.base_url
         )
         assert standin.health_hits("auth") >= 1
-    assert promoted.returncode == 1
-    assert "post-promotion smoke failed; switched back to blue" in promoted.stderr
+    assert promoted.returncode == 3
+    assert "auth: the post-promotion check failed; switched back to blue" in promoted.stderr
     assert project.selector("auth")["azora.io/color"] == "blue"
     assert project.pod_colors(project.ready_pods("auth")) == {"blue"}
-    assert project.services_config()["auth"]["activeColor"] == "blue"
+    assert project.services_config()["status"]["auth"]["activeColor"] == "blue"
 
 
 def test_rollback_from_history_restores_the_first_release_on_the_cluster(project: LiveProject) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 from cryptography import x509
 
@@ -59,10 +60,12 @@ def test_process_records_follow_the_pid_and_its_start_time(tmp_path: Path) -> No
     record = processes.start([sys.executable, "-c", "import time; time.sleep(60)"], log, record_file)
     try:
         assert processes.read(record_file) == record
+        assert record.start_time == psutil.Process(record.pid).create_time()  # seconds since the epoch
+        assert abs(record.start_time - record.started_at) < 5
         assert processes.is_running(record)
         assert processes.group_members(record.pid) == [record.pid]
         # The same pid with another start time is someone else's process: never ours to signal.
-        recycled = processes.Record(record.pid, record.start_time + 1, record.argv, record.started_at)
+        recycled = processes.Record(record.pid, record.start_time + 60, record.argv, record.started_at)
         assert not processes.is_running(recycled)
         assert processes.stop(recycled) is False
         assert processes.is_running(record)
@@ -88,7 +91,7 @@ def test_a_lock_is_stale_only_when_its_process_is_gone_from_this_host() -> None:
 
 def test_a_lock_held_by_a_killed_process_not_yet_reaped_is_stale() -> None:
     # After `kill -9` of `pulumi up`, its parent (or init) may take a while to reap it: the pid
-    # stays in /proc as a zombie that runs nothing.
+    # stays in the process table as a zombie that runs nothing.
     host = socket.gethostname()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -99,7 +102,7 @@ def test_a_lock_held_by_a_killed_process_not_yet_reaped_is_stale() -> None:
         while processes.running_start_time(child.pid) is not None:
             assert time.monotonic() < deadline, "the killed child still runs"
             time.sleep(0.01)
-        assert Path(f"/proc/{child.pid}").exists()  # not reaped: its pid is still taken
+        assert psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE  # not reaped: its pid is still taken
         assert stale({"pid": child.pid, "hostname": host, "timestamp": taken}, host)
     finally:
         child.kill()

@@ -37,8 +37,7 @@ def test_every_problem_is_listed_and_exit_is_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", STACK_FILES[0], str(_broken(tmp_path))])
     assert result.exit_code == 1
     assert (
-        "Pulumi.broken.yaml: azora:services.web.activeColor: must be one of 'blue' or 'green', got 'red'"
-        in result.output
+        "Pulumi.broken.yaml: azora:status.web.activeColor: must be one of 'blue' or 'green', got 'red'" in result.output
     )
     assert "Pulumi.broken.yaml: azora:services.web.replicas: must be >= 1, got 0" in result.output
     assert "✓" in result.output  # the valid file is still reported
@@ -49,7 +48,7 @@ def test_json_report(tmp_path: Path) -> None:
     assert result.exit_code == 1
     report = json.loads(result.output)
     problems = report["files"][0]["problems"]
-    assert {p["key"] for p in problems} == {"azora:services.web.activeColor", "azora:services.web.replicas"}
+    assert {p["key"] for p in problems} == {"azora:status.web.activeColor", "azora:services.web.replicas"}
     assert all(isinstance(p["line"], int) for p in problems)
 
 
@@ -69,3 +68,53 @@ def test_not_yaml_and_missing_file_are_errors_without_traceback(tmp_path: Path) 
     assert "Traceback" not in output
     assert "Pulumi.bad.yaml: config: not valid YAML" in output and "(line 3)" in output
     assert "missing.yaml: config: cannot read file" in output
+
+
+def test_duplicate_keys_anywhere_are_errors_with_both_lines(tmp_path: Path) -> None:
+    text = (ROOT / "Pulumi.staging.yaml").read_text()
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  azora:monitoring:")) + 1
+    nested = next(i for i, line in enumerate(lines) if line.strip() == "port: 8083") + 1
+    lines.insert(nested, "      port: 9999")  # a second `port` under services.payment
+    lines.append("  azora:monitoring:")
+    lines.append("    enabled: false")
+    path = tmp_path / "Pulumi.dup.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    assert (
+        f"Pulumi.dup.yaml: config: duplicate key azora:services.payment.port at lines {nested} and {nested + 1}"
+        in result.output
+    )
+    assert (
+        f"Pulumi.dup.yaml: config: duplicate key azora:monitoring at lines {first} and {len(lines) - 1}"
+        in result.output
+    )
+
+
+def test_a_stack_file_in_the_old_layout_passes_with_a_note(tmp_path: Path) -> None:
+    text = (ROOT / "Pulumi.staging.yaml").read_text()
+    old = text.split("  azora:status:")[0].replace("      port: 8083\n", "      activeColor: green\n      port: 8083\n")
+    old = old.replace('versions: {blue: "2.0.4", green: "2.0.4"}', 'versions: {blue: "2.0.4", green: "2.0.5"}')
+    path = tmp_path / "Pulumi.old.yaml"
+    path.write_text(old)
+    result = runner.invoke(app, ["config", "check", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["files"][0]["legacyStatus"] == ["payment"]
+
+
+def test_a_release_state_key_in_both_places_with_different_values_is_an_error(tmp_path: Path) -> None:
+    text = (
+        (ROOT / "Pulumi.staging.yaml")
+        .read_text()
+        .replace("      port: 8083\n", "      activeColor: green\n      port: 8083\n", 1)
+    )
+    path = tmp_path / "Pulumi.both.yaml"
+    path.write_text(text)
+    line = text.splitlines().index("      activeColor: green") + 1
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    assert (
+        "Pulumi.both.yaml: azora:services.payment.activeColor: conflicts with azora:status.payment.activeColor "
+        f"('green' here, 'blue' there); release state belongs in azora:status: remove this one (line {line})"
+    ) in result.output

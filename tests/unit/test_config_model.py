@@ -51,8 +51,9 @@ def test_defaults_are_applied_in_one_place() -> None:
     web = production.services["web"]
     assert web.preview_replicas is None
     assert production.preview_replicas_default == 1 and local.preview_replicas_default == 0
-    assert web.replicas_for("green", production.preview_replicas_default) == 1
-    assert local.services["web"].replicas_for("green", local.preview_replicas_default) == 0
+    assert production.replicas_for("web", "green") == 1 and production.replicas_for("web", "blue") == 3
+    assert local.replicas_for("web", "green") == 0
+    assert production.status_of("web").active_color == "blue" and production.status_of("web").idle_scaled_up is False
     assert web.scale_down_delay_seconds == 30 and web.auto_promotion is False
     assert production.pod_security == "restricted"
     assert production.monitoring_namespace == "azora-production-monitoring"
@@ -100,8 +101,18 @@ REJECTIONS = [
     ),
     (
         "colour other than blue/green",
-        _set(("services", "web", "activeColor"), "red"),
-        "azora:services.web.activeColor: must be one of 'blue' or 'green', got 'red'",
+        _set(("status", "web", "activeColor"), "red"),
+        "azora:status.web.activeColor: must be one of 'blue' or 'green', got 'red'",
+    ),
+    (
+        "status of a service that does not exist",
+        _set(("status", "webb"), {"activeColor": "blue"}),
+        "azora:status.webb: is not a service (services: api-gateway, auth, education, marketplace, payment, web)",
+    ),
+    (
+        "promotion time that is not a time",
+        _set(("status", "web", "promotedAt"), "yesterday"),
+        "azora:status.web.promotedAt: must be an ISO 8601 time, got 'yesterday'",
     ),
     (
         "version key colour",
@@ -111,7 +122,7 @@ REJECTIONS = [
     (
         "active colour without version",
         _set(("services", "web", "versions"), {"green": "1.0.0"}),
-        "azora:services.web.activeColor: 'blue' has no entry in versions (has: green)",
+        "azora:status.web.activeColor: 'blue' has no entry in services.web.versions (has: green)",
     ),
     (
         "port above range",

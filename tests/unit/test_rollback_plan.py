@@ -13,6 +13,7 @@ import yaml
 from pulumi import automation as auto
 
 from azora import release
+from azora import rollback as rollbacks
 from azora.engine import StackFileMixin
 
 BASE = {"azora:environment": "staging", "azora:namespace": "azora-staging", "azora:domain": "staging.azora.test"}
@@ -85,12 +86,15 @@ def test_the_default_target_skips_release_steps_and_failed_updates(tmp_path: Pat
         entry("release v1", {**BASE, "azora:services": SERVICES_V1}),
     ]
     target = FileTarget(stack_file(tmp_path, v2), history)
-    plan = release.plan_rollback(target)
+    plan = rollbacks.plan_rollback(target)
     assert (plan.version, plan.message) == (1, "release v1")
-    assert [key for key, _, _ in plan.changes] == ["azora:services"]
+    assert [(c.key, c.before, c.after) for c in plan.changes] == [
+        ("azora:services.web.versions.green", "2.0.0", "(unset)"),
+        ("azora:status.web.activeColor", "green", "blue"),
+    ]
 
     with pytest.raises(release.ReleaseError, match="update 3 failed; roll back only to a successful update"):
-        release.plan_rollback(target, to_version=3)
+        rollbacks.plan_rollback(target, to_version=3)
 
 
 def test_an_entry_the_config_model_no_longer_accepts_is_refused_before_anything_is_written(
@@ -106,11 +110,11 @@ def test_an_entry_the_config_model_no_longer_accepts_is_refused_before_anything_
     path = stack_file(tmp_path, current)
     before = path.read_text()
     target = FileTarget(path, history)
-    plan = release.plan_rollback(target)
+    plan = rollbacks.plan_rollback(target)
     assert plan.version == 1
 
     with pytest.raises(release.ReleaseError) as refused:
-        release.rollback(target, plan)
+        rollbacks.rollback(target, plan)
     message = str(refused.value)
     assert message.splitlines() == [
         "update 1 of stack staging: azora:services.web.replicas: must be an integer, got the string 'two'",

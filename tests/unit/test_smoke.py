@@ -31,7 +31,7 @@ from azora.smoke import (
     targets_from_outputs,
     targets_from_urls,
 )
-from tests.standin import StandIn, default_services, run_standin, services_from_outputs
+from azora.standin import StandIn, default_services, run_standin, services_from_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--backoff", "0.01", "--timeout", "2"]
@@ -240,7 +240,7 @@ def test_plugged_outputs_reader(standin: StandIn, tmp_path: Path) -> None:
     """How the Automation API adapter plugs in: make_app(read_outputs=...)."""
     seen: list[str] = []
 
-    def read(stack: str) -> Mapping[str, Any]:
+    def read(stack: str, context: Any) -> Mapping[str, Any]:
         seen.append(stack)
         return standin_outputs()
 
@@ -249,7 +249,7 @@ def test_plugged_outputs_reader(standin: StandIn, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert seen == ["staging"]
 
-    def unavailable(stack: str) -> Mapping[str, Any]:
+    def unavailable(stack: str, context: Any) -> Mapping[str, Any]:
         raise OutputsUnavailable("no Pulumi CLI on PATH")
 
     app = _root_app(smoke_command.make_app(read_outputs=unavailable))
@@ -260,7 +260,7 @@ def test_plugged_outputs_reader(standin: StandIn, tmp_path: Path) -> None:
 def test_a_failing_outputs_reader_never_shows_a_traceback(
     standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(stack: str) -> Mapping[str, Any]:
+    def broken(stack: str, context: Any) -> Mapping[str, Any]:
         raise RuntimeError("backend unreachable")
 
     app = _root_app(smoke_command.make_app(read_outputs=broken))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from tests.conftest import mocked_stack
-from tests.mocked_program import SECRET_SIG, ProgramRun, Registration, run_program, secret_for
+from tests.mocked_program import SECRET_SIG, ProgramRun, Registration, run_program, secret_for, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -207,8 +208,8 @@ def test_switch_only_moves_after_the_target_is_ready_in_the_graph() -> None:
 
 def _flip(service: str) -> Any:
     def edit(raw: dict[str, Any]) -> None:
-        svc = raw["services"][service]
-        svc["activeColor"] = "green" if svc["activeColor"] == "blue" else "blue"
+        status = raw["status"][service]
+        status["activeColor"] = "green" if status["activeColor"] == "blue" else "blue"
 
     return edit
 
@@ -249,7 +250,7 @@ def test_switching_active_color_changes_only_selectors_and_replicas() -> None:
 
 def test_switching_a_scaled_up_idle_colour_changes_only_the_two_selectors() -> None:
     def scaled(raw: dict[str, Any]) -> None:
-        raw["services"]["payment"]["idleScaledUp"] = True
+        raw["status"]["payment"]["idleScaledUp"] = True
 
     before = run_program("staging", scaled)
     after = run_program("staging", lambda raw: (scaled(raw), _flip("payment")(raw)))
@@ -258,6 +259,25 @@ def test_switching_a_scaled_up_idle_colour_changes_only_the_two_selectors() -> N
         (SERVICE, "payment-active"): ["spec.selector.azora.io/color"],
         (SERVICE, "payment-preview"): ["spec.selector.azora.io/color"],
     }
+
+
+def test_a_stack_file_in_the_layout_before_azora_status_deploys_the_same_objects() -> None:
+    """Release state under `services.<name>` (the old layout) is read as status: the program
+    registers exactly what the new layout gives, green active included."""
+
+    def old_layout(raw: dict[str, Any]) -> None:
+        for name, status in raw.pop("status").items():
+            raw["services"][name].update(status)
+        raw["services"]["payment"]["activeColor"] = "green"
+
+    before = run_program("staging", lambda raw: _flip("payment")(raw))
+    after = run_program("staging", old_layout)
+    assert before.error is None and after.error is None
+    config, _ = stack_config("staging", old_layout)
+    assert json.loads(config["azora:services"])["payment"]["activeColor"] == "green"
+    assert "azora:status" not in config
+    assert _differences(before, after) == {}
+    assert after.outputs["services"]["payment"]["activeColor"] == "green"
 
 
 def test_with_autoscaling_the_hpa_follows_the_active_colour() -> None:
@@ -274,7 +294,7 @@ def test_with_autoscaling_the_hpa_follows_the_active_colour() -> None:
     }
 
 
-def secret_fors_stay_secret() -> None:
+def test_secrets_stay_secret() -> None:
     run = mocked_stack("production")
     assert "grafanaAdminPassword" in run.secret_outputs
     assert run.outputs["grafanaAdminPassword"] == "mock-password-monitoring-grafana-admin"
@@ -321,14 +341,14 @@ def test_exports_per_service(stack_run: ProgramRun) -> None:
 def test_invalid_config_stops_before_any_resource_is_registered() -> None:
     def break_it(raw: dict[str, Any]) -> None:
         raw["services"]["payment"]["replicas"] = 0
-        raw["services"]["web"]["activeColor"] = "red"
+        raw["status"]["web"]["activeColor"] = "red"
 
     run = run_program("staging", break_it)
     assert run.error is not None
     assert type(run.error).__name__ == "RunError"
     message = str(run.error)
     assert "Pulumi.staging.yaml: azora:services.payment.replicas: must be >= 1, got 0" in message
-    assert "Pulumi.staging.yaml: azora:services.web.activeColor: must be one of 'blue' or 'green'" in message
+    assert "Pulumi.staging.yaml: azora:status.web.activeColor: must be one of 'blue' or 'green'" in message
     assert run.resources == []
 
 

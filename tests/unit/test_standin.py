@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 import requests
 
-from tests.standin import AZORA_SERVICES, CARD_DECLINED, CARD_OK, StandIn, run_standin
-from tests.standin.state import PaymentError, ServiceInfo, State, Switches, default_services, luhn_ok
+from azora.standin import AZORA_SERVICES, CARD_DECLINED, CARD_OK, StandIn, run_standin
+from azora.standin.state import PaymentError, ServiceInfo, State, Switches, default_services, luhn_ok
 
 
 @pytest.fixture

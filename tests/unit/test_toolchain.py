@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from azora import toolchain as tc
-from azora.commands import tools
+from azora.cli import app as azora_app
+from azora.toolchain import gobuild, install
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -188,7 +189,9 @@ def test_cache_hit_needs_no_go_and_is_fast(pins: tc.Pins, tmp_path: Path, monkey
     root = tc.toolchain_dir(pins)
     for piece in tc.pieces_for(pins, ["pulumi"]):
         _fake_build(root, piece)
-    monkeypatch.setattr(tc, "find_go", lambda: pytest.fail("a cache hit must not look for go"))
+    # Patch where the names are looked up: the build path (install) and the Go builder.
+    for module in (install, gobuild):
+        monkeypatch.setattr(module, "find_go", lambda: pytest.fail("a cache hit must not look for go"))
     started = time.monotonic()
     found = tc.find_toolchain()
     assert time.monotonic() - started < 5
@@ -270,8 +273,8 @@ def test_install_without_pulumi_or_go_exits_1_without_traceback(
 ) -> None:
     monkeypatch.setenv("AZORA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(tc, "find_go", lambda: None)
-    result = runner.invoke(tools.app, ["install"])
+    monkeypatch.setattr(install, "find_go", lambda: None)
+    result = runner.invoke(azora_app, ["tools", "install"])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "get.pulumi.com" in result.output
@@ -283,7 +286,7 @@ def test_path_prints_only_the_bin_dir(pins: tc.Pins, tmp_path: Path, monkeypatch
     root = tc.toolchain_dir(pins)
     for piece in tc.pieces_for(pins, ["pulumi"]):
         _fake_build(root, piece)
-    result = runner.invoke(tools.app, ["path"])
+    result = runner.invoke(azora_app, ["tools", "path"])
     assert result.exit_code == 0
     assert result.stdout == f"{root / 'bin'}\n"
 
@@ -291,7 +294,7 @@ def test_path_prints_only_the_bin_dir(pins: tc.Pins, tmp_path: Path, monkeypatch
 def test_path_without_a_toolchain_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AZORA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    result = runner.invoke(tools.app, ["path"])
+    result = runner.invoke(azora_app, ["tools", "path"])
     assert result.exit_code == 1
     assert "azora tools install" in result.output
 
@@ -300,5 +303,55 @@ def test_installed_file_is_executable(tmp_path: Path) -> None:
     source = tmp_path / "shim"
     source.write_text("#!/bin/sh\n")
     target = tmp_path / "bin-shim"
-    tc._install_file(source, target)
+    gobuild.install_file(source, target)
     assert target.stat().st_mode & stat.S_IXUSR
+
+
+# ------------------------------------------------------------------ the shared Go builder
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [("go1.26.8", True), ("go1.25.0", True), ("go1.24.11", False), (None, False), ("devel", False)],
+)
+def test_go_satisfies(version: str | None, ok: bool) -> None:
+    assert gobuild.go_satisfies(version, "1.25.0") is ok
+
+
+def test_go_install_env_drops_mod_flags_and_sets_gobin(tmp_path: Path) -> None:
+    env = gobuild.go_install_env({"GOFLAGS": "-mod=mod -buildvcs=false", "PATH": "/usr/bin"}, tmp_path)
+    assert env["GOBIN"] == str(tmp_path)
+    assert env["GOFLAGS"] == "-buildvcs=false"
+    assert env["GOTOOLCHAIN"] == "local" and env["CGO_ENABLED"] == "0"
+    assert "GOSUMDB" not in env
+
+
+def _fake_go(tmp_path: Path, script: str) -> Path:
+    go = tmp_path / "fake-go"
+    go.write_text(f"#!/bin/sh\n{script}\n")
+    go.chmod(0o755)
+    return go
+
+
+def test_go_install_puts_the_binary_and_a_record_into_the_target(tmp_path: Path) -> None:
+    go = _fake_go(tmp_path, 'printf "#!/bin/sh\\n" > "$GOBIN/tool" && chmod +x "$GOBIN/tool"')
+    target = tmp_path / "tools" / "tool-1.0.0"
+    target.parent.mkdir()
+    path = gobuild.go_install(
+        go, "example.com/tool", "v1.0.0", target, binary="tool", base_env={}, timeout=60, label="tool", record={"a": 1}
+    )
+    assert path == target / "tool" and os.access(path, os.X_OK)
+    record = json.loads((target / "build.json").read_text())
+    assert record["a"] == 1 and "seconds" in record and "built_at" in record
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_go_install_failure_names_the_command_and_leaves_no_scratch(tmp_path: Path) -> None:
+    go = _fake_go(tmp_path, 'echo "module not served" >&2; exit 1')
+    target = tmp_path / "tools" / "tool-1.0.0"
+    target.parent.mkdir()
+    with pytest.raises(tc.ToolchainError, match=r"(?s)building tool failed: .* exited 1\nmodule not served\nask"):
+        gobuild.go_install(
+            go, "example.com/tool", "v1.0.0", target, binary="tool", base_env={}, timeout=60, label="tool", hint="ask"
+        )
+    assert list(target.parent.iterdir()) == []

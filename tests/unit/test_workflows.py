@@ -233,6 +233,92 @@ def test_every_make_target_of_the_workflows_exists(call: Invocation) -> None:
     assert not missing, f"{call.where} runs `{call}`, but the Makefile has no target {', '.join(missing)}"
 
 
+# --------------------------------------------------------------------------- toolchain groups
+
+# The workflows that only need the Pulumi set of the toolchain: they run no embedded cluster.
+PULUMI_ONLY = ("preview.yml", "deploy.yml", "drift.yml")
+CLUSTER_INSTALL = re.compile(r"\bazora tools install\b[^\n]*--with[ =]cluster\b")
+
+
+def makefile_rules() -> dict[str, tuple[list[str], list[str]]]:
+    """Every Makefile target: its prerequisites and its recipe lines."""
+    rules: dict[str, tuple[list[str], list[str]]] = {}
+    current: list[str] = []
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("\t"):
+            for target in current:
+                rules[target][1].append(line.strip())
+            continue
+        match = re.match(r"^([A-Za-z0-9_.\-/$() ]+?)\s*::?(?!=)(.*)$", line)
+        current = []
+        if match and not line.startswith("."):
+            current = match.group(1).split()
+            for target in current:
+                rules.setdefault(target, ([], []))[0].extend(match.group(2).split())
+    return rules
+
+
+def recipe_closure(target: str) -> list[str]:
+    """The recipe lines `make <target>` runs: its own and those of its prerequisites."""
+    rules = makefile_rules()
+    seen: set[str] = set()
+    lines: list[str] = []
+    todo = [target]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in rules:
+            continue
+        seen.add(name)
+        prerequisites, recipe = rules[name]
+        todo.extend(prerequisites)
+        lines.extend(recipe)
+    return lines
+
+
+def test_the_makefile_reader_sees_which_targets_build_the_cluster_group() -> None:
+    # The reader below must see through prerequisites: `make test` builds what `make tools` does.
+    assert any(CLUSTER_INSTALL.search(line) for line in recipe_closure("tools"))
+    assert any(CLUSTER_INSTALL.search(line) for line in recipe_closure("test"))
+    assert not any(CLUSTER_INSTALL.search(line) for line in recipe_closure("setup"))
+
+
+@pytest.mark.parametrize("name", PULUMI_ONLY)
+def test_the_release_workflows_never_build_the_cluster_group(name: str) -> None:
+    for call in [c for c in AZORA_CALLS if c.workflow == name]:
+        if command_path(call.words)[:2] == ["tools", "install"]:
+            words = list(call.words)
+            groups = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--with"]
+            groups += [w.split("=", 1)[1] for w in words if w.startswith("--with=")]
+            assert "cluster" not in groups, (
+                f"{call.where} runs `{call}`: the Pulumi set is enough (drop --with cluster)"
+            )
+    for call in [c for c in MAKE_CALLS if c.workflow == name]:
+        targets = [w for w in call.words[1:] if not w.startswith("-") and "=" not in w]
+        assert "test" not in targets, f"{call.where} runs `{call}`: the whole suite needs the cluster group"
+        for target in targets:
+            cluster = [line for line in recipe_closure(target) if CLUSTER_INSTALL.search(line)]
+            assert not cluster, (
+                f"{call.where} runs `{call}`, which builds the cluster group ({cluster[0]}): "
+                "run `.venv/bin/azora tools install` instead"
+            )
+    for job_id, job in jobs(name).items():
+        assert not CLUSTER_INSTALL.search(job_script(job)), f"{name}: job {job_id} installs the cluster group"
+
+
+def test_the_jobs_that_run_pulumi_install_the_pulumi_set() -> None:
+    installs = {
+        (c.workflow, c.job)
+        for c in AZORA_CALLS
+        if c.workflow in PULUMI_ONLY and command_path(c.words) == ["tools", "install"]
+    }
+    assert installs >= {
+        ("preview.yml", "preview"),
+        ("deploy.yml", "staging"),
+        ("deploy.yml", "production"),
+        ("drift.yml", "drift"),
+    }, installs
+
+
 # --------------------------------------------------------------------------- actionlint
 
 

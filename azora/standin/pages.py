@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from html import escape
 
-from tests.standin.state import Course, Order, User, money
+from azora.standin.state import Course, Order, User, money
 
 
 def layout(title: str, body: str, user: User | None, cart_count: int = 0, notice: str | None = None) -> str:

@@ -1,5 +1,5 @@
 """Steps the suites share (register, log in, log out, pay), written against the data-testid
-contract of tests/standin/pages.py, so the suites read as user stories and run unchanged
+contract of azora/standin/pages.py, so the suites read as user stories and run unchanged
 against the real web app.
 """
 

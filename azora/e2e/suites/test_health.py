@@ -1,7 +1,8 @@
 """Health suite: every service's health endpoint, opened in the browser, answers healthy JSON.
 
-Services and health paths come from `Pulumi.<stack>.yaml` ($AZORA_E2E_STACK, default local),
-reached as <base URL>/<service><healthPath> (azora.smoke's base-URL convention).
+Services and health paths come from `Pulumi.<stack>.yaml` in the working directory
+($AZORA_E2E_STACK, default local; the six Azora services without it), reached as
+<base URL>/<service><healthPath> (azora.smoke's base-URL convention).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from azora.smoke import FAILING_STATUS_WORDS, Target, outputs_from_config, targe
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 FALLBACK_SERVICES = {
     "web": "/api/health",
     "api-gateway": "/health",
@@ -33,7 +33,7 @@ def _outputs() -> dict:
     """The stack's services as the program would export them; the six defaults without a stack file."""
     stack = os.environ.get("AZORA_E2E_STACK", "local")
     try:
-        return outputs_from_config(load_stack_file(ROOT / f"Pulumi.{stack}.yaml"))
+        return outputs_from_config(load_stack_file(Path(f"Pulumi.{stack}.yaml")))
     except ConfigError:
         return {
             "services": {

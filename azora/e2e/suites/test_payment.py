@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.flows import TEST_CARD_DECLINED, TEST_CARD_OK, add_paid_course_to_cart, pay, register
+from azora.e2e.suites.flows import TEST_CARD_DECLINED, TEST_CARD_OK, add_paid_course_to_cart, pay, register
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Run the stand-in by hand: `python -m tests.standin [--stack local] [--login-broken] ...`.
+"""Run the stand-in by hand: `python -m azora.standin [--stack local] [--login-broken] ...`.
 
 Prints the base URL, serves until Ctrl-C or `--seconds` have passed. Switches can be changed
 while it runs: `curl -X POST URL/__standin/switches -d '{"unhealthy": ["payment"]}'`.
@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.standin.server import run_standin
-from tests.standin.state import ServiceInfo, default_services, services_from_outputs
+from azora.standin.server import run_standin
+from azora.standin.state import ServiceInfo, default_services, services_from_outputs
 
 
 def _services(stack: str | None) -> dict[str, ServiceInfo]:
@@ -26,7 +26,7 @@ def _services(stack: str | None) -> dict[str, ServiceInfo]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.standin", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m azora.standin", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="report the versions and colours of Pulumi.<stack>.yaml")
     parser.add_argument("--unhealthy", action="append", default=[], help="service whose health returns 500, or 'all'")
     parser.add_argument("--login-broken", action="store_true")

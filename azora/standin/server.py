@@ -26,8 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from tests.standin import pages
-from tests.standin.state import COURSES, PaymentError, ServiceInfo, State, Switches, User, default_services
+from azora.standin import pages
+from azora.standin.state import COURSES, PaymentError, ServiceInfo, State, Switches, User, default_services
 
 COOKIE = "azora_session"
 DEFAULT_LIFETIME_SECONDS = 900.0

@@ -7,8 +7,8 @@ not in this repository), for the smoke and browser suites. See `server.py` for t
         standin.set(unhealthy=set(), login_broken=True)
 """
 
-from tests.standin.server import StandIn, run_standin
-from tests.standin.state import (
+from azora.standin.server import StandIn, run_standin
+from azora.standin.state import (
     AZORA_SERVICES,
     CARD_DECLINED,
     CARD_OK,

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.flows import log_in, log_out, new_account, register
+from azora.e2e.suites.flows import log_in, log_out, new_account, register
 
 pytestmark = pytest.mark.e2e
 

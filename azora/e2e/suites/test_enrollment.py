@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.flows import course_cards, open_first_course, register
+from azora.e2e.suites.flows import course_cards, open_first_course, register
 
 pytestmark = pytest.mark.e2e
 

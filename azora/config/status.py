@@ -1,0 +1,85 @@
+"""Release state: what the release workflow records per service, apart from what people write.
+
+Argo Rollouts keeps `status` apart from `spec`; the stack file keeps `azora:status` apart
+from `azora:services` the same way, so a release PR reads as the few lines that changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from azora.config.base import Color, Model
+
+
+class ServiceStatus(Model):
+    """What the release workflow records for one service, apart from what a person asks for
+    (Argo Rollouts keeps `status` apart from `spec` the same way). `azora deploy`, `promote`,
+    `scale-down` and `rollback` write it; a person may set `activeColor` by hand."""
+
+    active_color: Color = Field(default="blue", description="The colour the active Service routes to.")
+    idle_scaled_up: bool = Field(
+        default=False,
+        description="The idle colour runs `replicas` instead of `previewReplicas`; set by "
+        "`azora deploy` and `promote`, cleared by `azora scale-down`.",
+    )
+    promoted_at: str | None = Field(
+        default=None,
+        description="When `azora promote` last switched colours (UTC, ISO 8601); the old colour keeps "
+        "its replicas until scaleDownDelaySeconds after it.",
+    )
+
+    @field_validator("promoted_at")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"must be an ISO 8601 time, got {value!r}") from None
+        return value
+
+    @property
+    def idle_color(self) -> Color:
+        return other_color(self.active_color)
+
+
+def other_color(color: Color) -> Color:
+    """The colour that is not `color`: the idle one of an active colour, and back."""
+    return "green" if color == "blue" else "blue"
+
+
+# Keys that older stack files kept under `services.<name>` and now live in `azora:status`.
+LEGACY_STATUS_KEYS = ("activeColor", "idleScaledUp", "promotedAt")
+
+
+def split_legacy_status(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Raw `azora:` config in today's layout: release state found under `services.<name>` (the
+    layout before `azora:status`) moved to `status.<name>`, unless status already has that key.
+    Returns the new raw config and the services that were moved (empty for today's layout)."""
+    services = raw.get("services")
+    if not isinstance(services, dict):
+        return raw, []
+    status = raw.get("status")
+    new_status: dict[str, Any] = {k: dict(v) for k, v in status.items()} if isinstance(status, dict) else {}
+    moved: list[str] = []
+    new_services: dict[str, Any] = {}
+    for name, svc in services.items():
+        if not isinstance(svc, dict) or not any(key in svc for key in LEGACY_STATUS_KEYS):
+            new_services[name] = svc
+            continue
+        moved.append(name)
+        entry = new_status.setdefault(name, {}) if isinstance(new_status.get(name, {}), dict) else {}
+        for key in LEGACY_STATUS_KEYS:
+            if key in svc:
+                entry.setdefault(key, svc[key])
+        new_services[name] = {key: value for key, value in svc.items() if key not in LEGACY_STATUS_KEYS}
+    if not moved:
+        return raw, []
+    result = dict(raw)
+    result["services"] = new_services
+    if isinstance(status, dict) or new_status:
+        result["status"] = new_status if not (status is not None and not isinstance(status, dict)) else status
+    return result, moved

@@ -1,0 +1,247 @@
+"""What can be built: the pieces of the toolchain, as data, in groups.
+
+A ``Piece`` is one buildable part: the Go module and version it comes from (or a
+local module under ``toolchain/``), the packages to compile with their link-time
+version variables, generate steps, plain files to copy and the provider plugin it
+registers. Pieces come in groups, built on request:
+
+* ``"pulumi"`` (``PULUMI_GROUP``): the Pulumi CLI, the Python language host and exec
+  shims, and the kubernetes and random provider plugins; always installed.
+* ``"cluster"`` (``CLUSTER_GROUP``): a local Kubernetes control plane (etcd,
+  kube-apiserver, kube-controller-manager, kube-scheduler, kwok).
+
+How a piece is built is ``azora.toolchain.build``; this module only describes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from azora.toolchain.errors import ToolchainError
+from azora.toolchain.pins import Pins, parse_version
+
+PULUMI_GROUP = "pulumi"
+CLUSTER_GROUP = "cluster"
+#: A ``siblings`` value meaning "drop this replace": upstream points a module it
+#: forbids at a non-existent directory (etcd's FORBIDDEN_DEPENDENCY).
+DROP = "-"
+
+
+@dataclass(frozen=True)
+class GoBinary:
+    """One ``go build`` output: the package to build and the file it becomes in bin."""
+
+    package: str
+    output: str
+    #: ``-X importpath.name=value`` settings (version variables).
+    xflags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Generate:
+    """A generator run before compiling: ``go build`` ``program`` (a file or package
+    relative to the build module), run it in ``workdir`` with ``args`` and ``env``, then
+    copy generated files (paths relative to the build module)."""
+
+    program: str
+    workdir: str = "."
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    copies: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleFile:
+    """A plain file shipped inside a Go module, copied into bin as an executable."""
+
+    path: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One buildable part of the toolchain, described as data.
+
+    Exactly one source is used:
+
+    * ``module``/``version``: an upstream module. azora generates a wrapper module that
+      requires it and mirrors its ``replace`` directives (read from the module's own
+      go.mod); replaces pointing into the same repository (``=> ../sdk``) become the
+      published versions listed in ``siblings``. ``copy_dir`` copies a package
+      directory of the module into the wrapper as ``./gen`` so ``go generate``-style
+      steps can write next to it (module caches are read-only).
+    * ``local``: a module of our own under ``toolchain/``.
+    * ``files``: plain files copied out of ``module``/``version`` (no compiling).
+    """
+
+    name: str
+    group: str
+    summary: str
+    version_label: str
+    binaries: tuple[GoBinary, ...] = ()
+    module: str | None = None
+    version: str | None = None
+    siblings: tuple[tuple[str, str], ...] = ()
+    copy_dir: str | None = None
+    local: str | None = None
+    generate: tuple[Generate, ...] = ()
+    files: tuple[ModuleFile, ...] = ()
+    #: ``(kind, name, version, binary)`` to register with ``pulumi plugin install``.
+    plugin: tuple[str, str, str, str] | None = None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """File names this piece puts into bin."""
+        return tuple(b.output for b in self.binaries) + tuple(f.output for f in self.files)
+
+
+def pulumi_pieces(pins: Pins) -> list[Piece]:
+    """The Pulumi set: CLI, Python language host and shims, two provider plugins."""
+    sdk_module = "github.com/pulumi/pulumi/sdk/v3"
+    pkg_version = pins.pulumi_module_version
+    k8s_version_var = f"{pins.kubernetes_module}/pkg/version.Version={pins.kubernetes}"
+    return [
+        Piece(
+            name="pulumi",
+            group=PULUMI_GROUP,
+            summary="the pulumi CLI",
+            version_label=pins.pulumi,
+            module="github.com/pulumi/pulumi/pkg/v3",
+            version=pkg_version,
+            siblings=((sdk_module, pkg_version),),
+            binaries=(
+                GoBinary(
+                    package="github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+                    output="pulumi",
+                    xflags=(f"{sdk_module}/go/common/version.Version=v{pins.pulumi}",),
+                ),
+            ),
+        ),
+        Piece(
+            name="python-shims",
+            group=PULUMI_GROUP,
+            summary="the Python SDK's exec shims",
+            version_label=pins.pulumi,
+            module=sdk_module,
+            version=pkg_version,
+            files=(
+                ModuleFile("python/cmd/pulumi-language-python-exec", "pulumi-language-python-exec"),
+                ModuleFile("python/dist/pulumi-resource-pulumi-python", "pulumi-resource-pulumi-python"),
+            ),
+        ),
+        Piece(
+            # The upstream host's module is not served by the reachable proxy, see
+            # toolchain/python-langhost/main.go.
+            name="language-python",
+            group=PULUMI_GROUP,
+            summary="the Python language host",
+            version_label=pins.pulumi,
+            local="python-langhost",
+            binaries=(GoBinary(".", "pulumi-language-python", (f"main.version={pins.pulumi}",)),),
+        ),
+        Piece(
+            name="kubernetes",
+            group=PULUMI_GROUP,
+            summary="the kubernetes provider plugin",
+            version_label=pins.kubernetes,
+            module=pins.kubernetes_module,
+            version=pins.kubernetes_module_version,
+            siblings=(("github.com/pulumi/pulumi-kubernetes/sdk/v4", pins.kubernetes_sdk_module_version),),
+            # main.go embeds schema-embed.json, which `go generate` (generate.go)
+            # derives from the committed schema.json, stamping the version in.
+            copy_dir="cmd/pulumi-resource-kubernetes",
+            generate=(Generate(program="./gen/generate.go", workdir="gen", env=(("VERSION", pins.kubernetes),)),),
+            binaries=(GoBinary("./gen", "pulumi-resource-kubernetes", (k8s_version_var,)),),
+            plugin=("resource", "kubernetes", pins.kubernetes, "pulumi-resource-kubernetes"),
+        ),
+        Piece(
+            name="random",
+            group=PULUMI_GROUP,
+            summary="the random provider plugin",
+            version_label=pins.random,
+            local="random-provider",
+            # The schema and bridge metadata are generated from the Terraform
+            # provider by the bridge's tfgen, then compiled into the plugin.
+            generate=(
+                Generate(
+                    program="./cmd/pulumi-tfgen-random",
+                    args=("schema", "--out", "generated", "--skip-docs", "--skip-examples"),
+                    copies=(
+                        ("generated/schema.json", "cmd/pulumi-resource-random/schema.json"),
+                        ("generated/bridge-metadata.json", "info/bridge-metadata.json"),
+                    ),
+                ),
+            ),
+            binaries=(
+                GoBinary(
+                    "./cmd/pulumi-resource-random",
+                    "pulumi-resource-random",
+                    (f"azora.local/toolchain/random-provider/version.Version={pins.random}",),
+                ),
+            ),
+            plugin=("resource", "random", pins.random, "pulumi-resource-random"),
+        ),
+    ]
+
+
+def cluster_pieces(pins: Pins) -> list[Piece]:
+    """A local Kubernetes control plane: etcd, the three control-plane binaries and
+    kwok (fake nodes and kubelets)."""
+    kube = pins.cluster_kubernetes
+    major, minor, _ = parse_version(kube)
+    staging = f"v0.{minor}.{parse_version(kube)[2]}"
+    version_pkg = "k8s.io/component-base/version"
+    kube_xflags = (
+        f"{version_pkg}.gitVersion={kube}",
+        f"{version_pkg}.gitMajor={major}",
+        f"{version_pkg}.gitMinor={minor}",
+        f"{version_pkg}.gitTreeState=clean",
+    )
+    kube_binaries = tuple(
+        GoBinary(f"k8s.io/kubernetes/cmd/{name}", name, kube_xflags)
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    )
+    etcd = pins.cluster_etcd
+    return [
+        Piece(
+            name="etcd",
+            group=CLUSTER_GROUP,
+            summary="etcd",
+            version_label=etcd.lstrip("v"),
+            module="go.etcd.io/etcd/server/v3",
+            version=etcd,
+            siblings=(("go.etcd.io/etcd/*", etcd), ("go.etcd.io/etcd", DROP), ("go.etcd.io/tests/v3", DROP)),
+            binaries=(GoBinary("go.etcd.io/etcd/server/v3", "etcd"),),
+        ),
+        Piece(
+            name="kube-control-plane",
+            group=CLUSTER_GROUP,
+            summary="kube-apiserver, kube-controller-manager, kube-scheduler",
+            version_label=kube.lstrip("v"),
+            module="k8s.io/kubernetes",
+            version=kube,
+            # k8s.io/kubernetes replaces every k8s.io/* staging module with
+            # ./staging/src/...; each is published at v0.<minor>.<patch>.
+            siblings=(("k8s.io/*", staging),),
+            binaries=kube_binaries,
+        ),
+        Piece(
+            name="kwok",
+            group=CLUSTER_GROUP,
+            summary="kwok (simulated nodes)",
+            version_label=pins.cluster_kwok.lstrip("v"),
+            module="sigs.k8s.io/kwok",
+            version=pins.cluster_kwok,
+            binaries=(GoBinary("sigs.k8s.io/kwok/cmd/kwok", "kwok"),),
+        ),
+    ]
+
+
+def pieces_for(pins: Pins, groups: Sequence[str]) -> list[Piece]:
+    """The pieces of the requested groups, in build order."""
+    known = {PULUMI_GROUP: pulumi_pieces, CLUSTER_GROUP: cluster_pieces}
+    unknown = [g for g in groups if g not in known]
+    if unknown:
+        raise ToolchainError(f"unknown toolchain group(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return [piece for group in groups for piece in known[group](pins)]
