@@ -41,6 +41,7 @@ unit: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy azora components policy
 
 check-config: setup
 	$(BIN)/azora config check Pulumi.*.yaml

@@ -281,7 +281,7 @@ def run_update(
             **policy_args(stack),
         )
     except auto.errors.CommandError as exc:
-        raise failure(f"the update of {stack}" + (f" ({message})" if message else ""), events, exc) from None
+        raise failure(f"the update of {stack}", events, exc, message) from None
 
 
 def run_preview(
@@ -302,16 +302,18 @@ def run_preview(
     return result, events
 
 
-def failure(what: str, events: list[auto.events.EngineEvent], exc: auto.errors.CommandError) -> UpdateError:
-    """The engine's own diagnostics of a failed run: the mandatory policy findings, or each
-    resource's error, or the engine's `error:` lines."""
+def failure(
+    what: str, events: list[auto.events.EngineEvent], exc: auto.errors.CommandError, message: str | None = None
+) -> UpdateError:
+    """The engine's own diagnostics of a failed run (`what`, e.g. "the update of staging", with
+    the update's message): the mandatory policy findings, or each resource's error, or the
+    engine's `error:` lines."""
+    context = f" ({message})" if message else ""
     findings = [f for f in policy_findings(events) if f.enforcement == "mandatory"]
     if findings:
-        return UpdateError(f"the policy pack refused {what}", findings)
-    reasons = resource_errors(events)
-    if reasons:
-        return UpdateError(f"{what} failed: {'; '.join(reasons)}", None)
-    return UpdateError(f"{what} failed: {engine_diagnostics(exc)}")
+        return UpdateError(f"the policy pack refused {what}{context}", findings)
+    reasons = "; ".join(resource_errors(events)) or engine_diagnostics(exc)
+    return UpdateError(f"{what} failed{context}: {reasons}")
 
 
 def backend_for(project: Project, environment: str, stack: str, environ: Mapping[str, str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,8 @@ def decode_config_value(key: str, value: Any) -> Any:
         except json.JSONDecodeError:
             return value
     expected = _scalar_types().get(key)
-    if expected is bool and value in ("true", "false"):
+    takes_bool = expected is bool or bool in typing.get_args(expected)  # `bool | list[str]` too
+    if takes_bool and value in ("true", "false"):
         return value == "true"
     return value
 

@@ -56,8 +56,8 @@ def test_render_rejects_an_unknown_stack_without_a_traceback(tmp_path: Path) -> 
         timeout=120,
         check=False,
     )
-    assert done.returncode == 1
-    assert "Pulumi.qa.yaml: config: cannot read file" in done.stderr
+    assert done.returncode == 2  # bad input
+    assert "Pulumi.qa.yaml not found in" in done.stderr and "(stacks: local, production, staging)" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 

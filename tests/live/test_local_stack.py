@@ -71,7 +71,8 @@ def test_refresh_then_preview_shows_no_drift(project: LiveProject) -> None:
     assert preview.returncode == 0, preview.stdout + preview.stderr
     again = project.azora("up", "--stack", "local", "--yes")
     assert again.returncode == 0, again.stderr
-    assert "preview: no changes" in again.stdout
+    assert "local: no changes" in again.stdout
+    assert "preview of local: no changes" in again.stderr
 
 
 def test_up_with_refresh_makes_again_what_was_deleted_outside_pulumi(project: LiveProject) -> None:
@@ -81,7 +82,7 @@ def test_up_with_refresh_makes_again_what_was_deleted_outside_pulumi(project: Li
     while project.api.get(path) is not None:
         time.sleep(0.1)
     plain = project.azora("up", "--stack", "local", "--yes")
-    assert "preview: no changes" in plain.stdout  # the state still believes it exists
+    assert "local: no changes" in plain.stdout  # the state still believes it exists
     fixed = project.azora("up", "--stack", "local", "--yes", "--refresh")
     assert fixed.returncode == 0, fixed.stderr
     assert "refreshed: 1 resource(s) no longer in the cluster" in fixed.stderr
@@ -93,7 +94,7 @@ def test_up_with_refresh_makes_again_what_was_deleted_outside_pulumi(project: Li
 def test_smoke_on_the_embedded_cluster_needs_a_base_url(project: LiveProject) -> None:
     before = project.services_config()
     refused = project.azora("deploy", "--stack", "local", "--service", "payment", "--version", "2.1.0", "--yes")
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # bad input: refused before anything was applied
     assert "pass --base-url URL where the apps run" in " ".join(refused.stderr.split())
     assert project.services_config() == before  # refused before anything was applied
     assert project.deployment("payment-green")["spec"]["replicas"] == 0

@@ -260,3 +260,11 @@ def test_secure_values_become_secret_markers() -> None:
     production = load_stack_file(ROOT / "Pulumi.production.yaml")
     assert production.sentry_dsn is not None and production.sentry_dsn.key == "sentryDsn"
     assert isinstance(production, StackConfig)
+
+
+def test_scalars_pulumi_stores_as_strings_decode_to_what_the_model_expects() -> None:
+    from azora.config.load import decode_config_value
+
+    assert decode_config_value("skipCharts", "true") is True  # a `bool | list[str]` field
+    assert decode_config_value("skipCharts", '["redis.chart"]') == ["redis.chart"]
+    assert decode_config_value("environment", "true") == "true"  # a string field stays a string

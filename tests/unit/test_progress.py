@@ -101,9 +101,9 @@ def test_a_failed_run_reports_each_resource_and_the_api_servers_reason() -> None
         _diagnostic(1, URN, "  * the API server said: replicas: Invalid value: -1\n"),
         _diagnostic(2, "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s", "update failed"),
     ]
-    raised = failure("the update of staging (azora deploy)", events, error)
+    raised = failure("the update of staging", events, error, "azora deploy")
     assert str(raised) == (
-        "the update of staging (azora deploy) failed: payment-active (kubernetes:core/v1:Service): "
+        "the update of staging failed (azora deploy): payment-active (kubernetes:core/v1:Service): "
         "the API server said: replicas: Invalid value: -1"
     )
     assert raised.exit_code == 1 and raised.details == []
