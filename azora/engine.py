@@ -12,6 +12,7 @@ Two kinds of workspace:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -40,6 +41,25 @@ SHARED_ENVIRONMENTS = ("staging", "production")
 
 # A callback for each structured engine event of a run (live progress).
 Progress = Callable[[auto.events.EngineEvent], None]
+
+
+class ReleaseStack(auto.Stack):
+    """An auto.Stack whose `up`, with `skip_readback` set, does not read the stack back after
+    the update. The SDK's `up` always ends with `outputs()` and `info()`: three more CLI runs
+    (about 0.8 s of a 5 s release step here) whose results a release step never uses. With
+    `skip_readback`, `outputs()` is empty and `info()` a placeholder, and run_update puts the
+    update's own summary event (the resource counts) into the result instead. Everything else,
+    and both methods outside such an `up`, is the SDK's."""
+
+    skip_readback = False
+
+    def outputs(self) -> auto.OutputMap:
+        return {} if self.skip_readback else super().outputs()
+
+    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
+        if self.skip_readback:
+            return auto.UpdateSummary("update", dt.datetime.now(dt.UTC), "", {}, {}, "succeeded")
+        return super().info(show_secrets)
 
 
 class EngineError(AzoraError):
@@ -272,8 +292,11 @@ def run_update(
     resource and the engine's (or the API server's) reason."""
     events: list[auto.events.EngineEvent] = []
     on_output = on_output or getattr(progress, "on_output", None)
+    light = handle if isinstance(handle, ReleaseStack) else None
     try:
-        return handle.up(
+        if light is not None:
+            light.skip_readback = True
+        result = handle.up(
             message=message,
             on_event=_recorder(events, progress),
             on_output=on_output,
@@ -282,6 +305,14 @@ def run_update(
         )
     except auto.errors.CommandError as exc:
         raise failure(f"the update of {stack}", events, exc, message) from None
+    finally:
+        if light is not None:
+            light.skip_readback = False
+    summary = next((e.summary_event for e in reversed(events) if e.summary_event is not None), None)
+    if light is not None and summary is not None:
+        result.summary.resource_changes = summary.resource_changes
+        result.summary.message = message or ""
+    return result
 
 
 def run_preview(
@@ -372,6 +403,7 @@ class ProjectStack(StackFileMixin):
         self.repaired = remove_broken_sidecars(backend, project.name, stack) if repair_state else []
         try:
             self.handle = auto.Stack.create_or_select(stack, self.workspace)
+            self.handle.__class__ = ReleaseStack  # the same object, with run_update's light `up`
         except auto.errors.CommandError as exc:
             broken = broken_sidecars(backend, project.name, stack)
             hint = (

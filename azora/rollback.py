@@ -105,6 +105,7 @@ class RollbackPlan:
     message: str
     changes: list[Change]
     config: dict[str, auto.ConfigValue]  # the entry's config as history recorded it
+    current: dict[str, auto.ConfigValue]  # the stack's config when the plan was made
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, str]:
@@ -185,7 +186,7 @@ def plan_rollback(target: Target, to_version: int | None = None) -> RollbackPlan
         if found is None:
             raise ReleaseError(f"stack {target.stack!r} has no earlier successful update with a different config")
         number, chosen = found
-    return RollbackPlan(number, chosen.message or "", diff(current, chosen.config), dict(chosen.config))
+    return RollbackPlan(number, chosen.message or "", diff(current, chosen.config), dict(chosen.config), current)
 
 
 def _check_restorable(target: Target, plan: RollbackPlan) -> dict[str, Any]:
@@ -223,7 +224,7 @@ def rollback(
             document.merge(key, value)
         document.save()
         # Secrets and other namespaces go through the engine, which encrypts them.
-        live = dict(target.handle.get_all_config())
+        live = plan.current  # secrets and other namespaces: the file write above left them as they were
         for key, item in live.items():
             in_file = key.startswith(NAMESPACE) and not item.secret
             if not in_file and key not in plan.config:

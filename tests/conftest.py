@@ -16,11 +16,16 @@ import os
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from azora.toolchain import Toolchain, find_toolchain
-from tests.mocked_program import ProgramRun, run_program
+
+# tests.mocked_program (Pulumi's runtime) is imported on first use: the xdist controller and the
+# engine and cluster suites never need it.
+if TYPE_CHECKING:
+    from tests.mocked_program import ProgramRun
 
 STACKS = ("local", "staging", "production")
 _RUNS: dict[str, ProgramRun] = {}
@@ -40,6 +45,8 @@ def mocked_stack(stack: str) -> ProgramRun:
 
 
 def _run_once_per_session(stack: str) -> ProgramRun:
+    from tests.mocked_program import run_program
+
     if not _WORKERS_DIR:
         return run_program(stack)
     shared = _WORKERS_DIR[0]

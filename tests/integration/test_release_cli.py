@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import os
 import subprocess
 import sys
@@ -126,6 +127,8 @@ def test_deploy_promote_then_rollback_restores_the_first_release(project: Projec
     assert rolled.returncode == 0, rolled.stderr
     assert "rollback staging to update 1 (release v1)" in rolled.stdout
     assert "azora:status.payment.activeColor: green -> blue" in rolled.stdout
+    # The counts come from the update's own summary event (the stack is not read back after it).
+    assert re.search(r"✓ rolled back: \d+ update", rolled.stdout), rolled.stdout
     assert project.scratch.stack_file.read_text() == before_deploy
     assert project.scratch.azora_config()["services"] == v1_config
     assert project.rendered() == v1_manifests
