@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from azora.config.model import other_color
+
 AZORA_SERVICES = ("web", "api-gateway", "auth", "education", "payment", "marketplace")
 ALL = "all"
 
@@ -33,7 +35,7 @@ class ServiceInfo:
 
     @property
     def idle_colour(self) -> str:
-        return "green" if self.active_colour == "blue" else "blue"
+        return other_color(self.active_colour)  # type: ignore[arg-type]
 
 
 def default_services() -> dict[str, ServiceInfo]:

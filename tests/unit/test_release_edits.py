@@ -227,3 +227,40 @@ def test_a_rollback_to_an_update_made_before_azora_status_restores_its_colours(t
         "activeColor": "green",
         "versions": {"blue": "1.4.9", "green": "1.5.0"},
     }
+
+
+def test_without_yes_a_step_shows_both_diffs_and_a_no_puts_the_file_back(
+    production: FileTarget, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The prompt of `azora deploy` without --yes: the stack file's diff and the engine's
+    per-resource diff, then the question; answering no applies nothing and restores the file."""
+    from azora.commands import release as command
+    from azora.commands.stack import Cancelled
+
+    urn = "urn:pulumi:production::azora-platform::azora:deploy:BlueGreenService$kubernetes:apps/v1:Deployment::payment-green"
+    pre = {
+        "metadata": {
+            "op": "update",
+            "urn": urn,
+            "type": "kubernetes:apps/v1:Deployment",
+            "provider": "",
+            "detailedDiff": {"spec.replicas": {"diffKind": "update"}},
+        }
+    }
+
+    def preview(on_event: Any = None, **_: Any) -> auto.PreviewResult:
+        on_event(auto.events.EngineEvent.from_json({"sequence": 1, "timestamp": 0, "resourcePreEvent": pre}))
+        return auto.PreviewResult(stdout="", stderr="", change_summary={auto.OpType.UPDATE: 1})
+
+    production.handle.preview = preview  # type: ignore[attr-defined]
+    asked: list[str] = []
+    monkeypatch.setattr(command.sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(command.typer, "confirm", lambda question, **_: asked.append(question) or False)
+    before = production.stack_file.read_text()
+    with pytest.raises(Cancelled, match="nothing was applied and the stack file is unchanged"):
+        release.deploy(production, "payment", "2.1.0", confirm=command._confirmer(False, "deploy payment 2.1.0?"))
+    shown = capsys.readouterr().err
+    assert '+      versions: {blue: "2.0.4", green: "2.1.0"}' in shown
+    assert "~ update   payment-green (kubernetes:apps/v1:Deployment): spec.replicas" in shown
+    assert asked == ["deploy payment 2.1.0?"]
+    assert production.stack_file.read_text() == before and production.handle.updates == []
