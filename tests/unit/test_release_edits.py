@@ -237,7 +237,10 @@ def test_without_yes_a_step_shows_both_diffs_and_a_no_puts_the_file_back(
     from azora.commands import release as command
     from azora.commands.stack import Cancelled
 
-    urn = "urn:pulumi:production::azora-platform::azora:deploy:BlueGreenService$kubernetes:apps/v1:Deployment::payment-green"
+    urn = (
+        "urn:pulumi:production::azora-platform::azora:deploy:BlueGreenService"
+        "$kubernetes:apps/v1:Deployment::payment-green"
+    )
     pre = {
         "metadata": {
             "op": "update",
