@@ -329,10 +329,15 @@ def _all_keys() -> list[str]:
         seen.add(model)
         for name, info in model.model_fields.items():
             keys.add(info.alias or name)
-        stack.extend(
-            sub for sub in vars(m).values() if isinstance(sub, type) and issubclass(sub, m.Model) and sub not in seen
-        )
+            stack.extend(_models_in(info.annotation))
     return sorted(keys)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config models an annotation names, however nested (`dict[str, ServiceConfig]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

@@ -19,35 +19,29 @@ from pydantic import (
     model_validator,
 )
 
-from azora.config.base import COLORS, Color, Model
+from azora.config.base import COLORS, Color, Model, check_dns_label
 from azora.config.errors import NestedProblems
+from azora.config.sections import (
+    ChartSpec,
+    IngressConfig,
+    MonitoringConfig,
+    PostgresConfig,
+    QuotaConfig,
+    RedisConfig,
+)
 from azora.config.status import LEGACY_STATUS_KEYS, ServiceStatus, other_color, split_legacy_status
 from azora.quantity import parse_quantity
 
 Environment = Literal["local", "staging", "production"]
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # An image repository without a tag or digest: registry/path, lower case, no ':' after the last '/'.
 IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-# A pinned chart version: exact semver, optionally with a leading v; no ranges.
-PINNED_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 # The longest suffix a service name receives ("-preview"), so derived names stay DNS labels.
 _LONGEST_SUFFIX = len("-preview")
-
-
-def check_dns_label(value: str, what: str, reserve: int = 0) -> str:
-    """Return value if it is a DNS-1123 label short enough to take a `reserve`-long suffix."""
-    limit = 63 - reserve
-    if not DNS_LABEL.match(value) or len(value) > limit:
-        raise ValueError(
-            f"{what} {value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
-            f"starting and ending with a letter or digit, at most {limit} characters)"
-        )
-    return value
 
 
 class SecretValue(Model):
@@ -218,167 +212,6 @@ class ServiceConfig(Model):
         if problems:
             raise NestedProblems(problems)
         return env
-
-
-# ----------------------------------------------------------------------------- charts
-
-
-class ChartSpec(Model):
-    """A third-party Helm chart pinned by repository and version."""
-
-    chart: str = Field(description="Chart name in the repository, or a local path.")
-    repo: str | None = Field(
-        default=None,
-        description="Repository URL (https:// or oci://); unset for a local chart path.",
-    )
-    version: str | None = Field(default=None, description="Exact chart version; required for a repository chart.")
-    type: Literal["chart", "release"] = Field(
-        default="chart",
-        description="chart: kubernetes.helm.v4.Chart (Pulumi tracks each object); "
-        "release: kubernetes.helm.v3.Release (Helm history, atomic upgrades).",
-    )
-    namespace: str | None = Field(default=None, description="Target namespace; default is the stack's namespace.")
-    values: dict[str, Any] = Field(default_factory=dict, description="Values merged over the component's defaults.")
-    enabled: bool = Field(default=True, description="Deploy this chart.")
-
-    @field_validator("version")
-    @classmethod
-    def _version_pinned(cls, version: str | None) -> str | None:
-        if version is not None and not PINNED_VERSION.match(version):
-            raise ValueError(f"must be an exact version such as 1.2.3, not a range: {version!r}")
-        return version
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_dns(cls, namespace: str | None) -> str | None:
-        if namespace is not None:
-            check_dns_label(namespace, "namespace")
-        return namespace
-
-    @model_validator(mode="after")
-    def _remote_needs_version(self) -> ChartSpec:
-        if self.repo and self.version is None:
-            raise NestedProblems([(("version",), "is required for a repository chart")])
-        if self.repo and not self.repo.startswith(("https://", "http://", "oci://")):
-            raise NestedProblems([(("repo",), f"must be an https:// or oci:// URL, got {self.repo!r}")])
-        return self
-
-    @property
-    def is_local(self) -> bool:
-        return self.repo is None
-
-
-def _chart(chart: str, repo: str, version: str) -> Any:
-    return Field(
-        default_factory=lambda: ChartSpec(chart=chart, repo=repo, version=version),
-        description=f"The pinned {chart} chart and values over its defaults.",
-    )
-
-
-# ----------------------------------------------------------------------------- data stores
-
-
-class DataStore(Model):
-    mode: Literal["in-cluster", "external", "disabled"] = Field(
-        default="disabled",
-        description="in-cluster: run the chart; external: URL from secret config; disabled.",
-    )
-
-
-class PostgresConfig(DataStore):
-    chart: ChartSpec = _chart("postgresql", "oci://registry-1.docker.io/bitnamicharts", "16.2.1")
-    database: str = Field(default="azora", description="Database name.")
-    username: str = Field(default="azora", description="Application user.")
-
-
-class RedisConfig(DataStore):
-    chart: ChartSpec = _chart("redis", "oci://registry-1.docker.io/bitnamicharts", "20.3.0")
-
-
-# ----------------------------------------------------------------------------- monitoring
-
-
-class PrometheusConfig(Model):
-    enabled: bool = Field(default=True, description="kube-prometheus-stack.")
-    chart: ChartSpec = _chart("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")
-    retention: str = Field(default="15d", description="Prometheus retention.")
-
-
-class AlertsConfig(Model):
-    enabled: bool = Field(default=True, description="PrometheusRule alerts per service.")
-    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = Field(
-        default=5.0, description="5xx share of requests that fires HighErrorRate."
-    )
-    p95_latency_seconds: Annotated[float, Field(gt=0)] = Field(
-        default=1.0, description="p95 latency that fires HighLatency."
-    )
-    restarts_per_hour: Annotated[int, Field(ge=1)] = Field(
-        default=3, description="Container restarts in an hour that fire PodRestarting."
-    )
-
-
-class LogsConfig(Model):
-    enabled: bool = Field(default=True, description="Loki for logs.")
-    chart: ChartSpec = _chart("loki", "https://grafana.github.io/helm-charts", "6.16.0")
-
-
-class TracingConfig(Model):
-    enabled: bool = Field(default=True, description="OpenTelemetry Collector for traces.")
-    chart: ChartSpec = _chart(
-        "opentelemetry-collector",
-        "https://open-telemetry.github.io/opentelemetry-helm-charts",
-        "0.108.0",
-    )
-
-
-class MonitoringConfig(Model):
-    enabled: bool = Field(default=True, description="Master switch for everything below.")
-    namespace: str | None = Field(
-        default=None, description="Namespace of the monitoring charts; default `<namespace>-monitoring`."
-    )
-    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
-    service_monitors: bool = Field(default=True, description="A ServiceMonitor per service.")
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    dashboards: bool = Field(default=True, description="Grafana dashboards as ConfigMaps.")
-    logs: LogsConfig = Field(default_factory=LogsConfig)
-    tracing: TracingConfig = Field(default_factory=TracingConfig)
-    sentry: bool = Field(default=False, description="Inject SENTRY_DSN from the secret azora:sentryDsn.")
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_dns(cls, namespace: str | None) -> str | None:
-        if namespace is not None:
-            check_dns_label(namespace, "namespace")
-        return namespace
-
-
-# ----------------------------------------------------------------------------- namespace
-
-
-class QuotaConfig(Model):
-    cpu: str | None = Field(default=None, description="limits.cpu of the ResourceQuota.")
-    memory: str | None = Field(default=None, description="limits.memory of the ResourceQuota.")
-    pods: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Pod count cap.")
-
-    @field_validator("cpu", "memory")
-    @classmethod
-    def _is_quantity(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_quantity(value)
-        return value
-
-
-class IngressConfig(Model):
-    class_name: str = Field(default="nginx", description="IngressClass of the controller.")
-    controller_namespace: str = Field(
-        default="ingress-nginx", description="Namespace whose pods may reach exposed services."
-    )
-    cluster_issuer: str | None = Field(
-        default=None, description="cert-manager ClusterIssuer; unset uses `tlsSecretName` as is."
-    )
-    tls_secret_name: str | None = Field(
-        default=None, description="TLS Secret for the hosts; default `<namespace>-tls`."
-    )
 
 
 # ----------------------------------------------------------------------------- the stack
