@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -21,8 +22,12 @@ DIR_HELP = "Cluster directory (default: .azora/cluster in the project, or AZORA_
 
 
 def _layout(ctx: typer.Context, directory: str | None) -> Layout:
-    """`--dir`, or the project's cluster directory (`AZORA_CLUSTER_DIR` overrides it)."""
-    return Layout(of(ctx).project.cluster_dir if directory is None else Path(directory).resolve())
+    """`--dir`, else `AZORA_CLUSTER_DIR`, else the project's `.azora/cluster` (only this last
+    one needs a project)."""
+    if directory is not None:
+        return Layout(Path(directory).resolve())
+    configured = os.environ.get("AZORA_CLUSTER_DIR")
+    return Layout(Path(configured).resolve() if configured else of(ctx).project.cluster_dir)
 
 
 @app.command("up")

@@ -13,7 +13,9 @@ import typer
 from rich.markup import escape
 
 from azora.console import err
+from azora.context import of
 from azora.e2e import SUITES, E2EInputError, E2EPlan, check_plugins, resolve_chromium, run, suite_files
+from azora.errors import BadInput
 from azora.smoke import SmokeInputError, check_url
 
 
@@ -34,6 +36,7 @@ app = typer.Typer(
 # A callback rather than a command, so that the mounted `azora e2e --stack S` runs it directly.
 @app.callback(invoke_without_command=True)
 def e2e(
+    ctx: typer.Context,
     stack: str = typer.Option(..., "--stack", help="Stack name; labels the reports.", show_default=False),
     base_url: str = typer.Option(..., "--base-url", help="Where the web app is served.", show_default=False),
     browser_path: str | None = typer.Option(
@@ -69,7 +72,12 @@ def e2e(
         headed=headed,
     )
     err.print(f"e2e {escape(stack)}: {', '.join(names or SUITES)} against {escape(plan.base_url)} with {chromium}")
-    code = run(plan)
+    # The health suite lists the services from the project's stack file (the six defaults outside one).
+    try:
+        extra = {"AZORA_E2E_STACK_FILE": str(of(ctx).project.stack_file(stack))}
+    except BadInput:
+        extra = {}
+    code = run(plan, extra)
     err.print(f"HTML report: {plan.html}\nJUnit: {plan.junit}\nartifacts of failed tests: {plan.artifacts}")
     raise typer.Exit(code)
 

@@ -1,7 +1,8 @@
 """Health suite: every service's health endpoint, opened in the browser, answers healthy JSON.
 
-Services and health paths come from `Pulumi.<stack>.yaml` in the working directory
-($AZORA_E2E_STACK, default local; the six Azora services without it), reached as
+Services and health paths come from the stack file `azora e2e` names ($AZORA_E2E_STACK_FILE: the
+project's `Pulumi.<stack>.yaml`), else `Pulumi.$AZORA_E2E_STACK.yaml` in the working directory
+(default local), else the six Azora services; reached as
 <base URL>/<service><healthPath> (azora.smoke's base-URL convention).
 """
 
@@ -33,7 +34,8 @@ def _outputs() -> dict:
     """The stack's services as the program would export them; the six defaults without a stack file."""
     stack = os.environ.get("AZORA_E2E_STACK", "local")
     try:
-        return outputs_from_config(load_stack_file(Path(f"Pulumi.{stack}.yaml")))
+        path = os.environ.get("AZORA_E2E_STACK_FILE") or f"Pulumi.{stack}.yaml"
+        return outputs_from_config(load_stack_file(Path(path)))
     except ConfigError:
         return {
             "services": {
