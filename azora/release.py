@@ -25,7 +25,14 @@ from pulumi import automation as auto
 
 from azora.config.errors import ConfigError
 from azora.config.load import validate_raw
-from azora.config.model import SECRET_KEYS, Color, ServiceStatus, StackConfig, split_legacy_status
+from azora.config.model import (
+    LEGACY_STATUS_KEYS,
+    SECRET_KEYS,
+    Color,
+    ServiceStatus,
+    StackConfig,
+    split_legacy_status,
+)
 from azora.engine import Progress, UpdateError, run_update
 from azora.errors import AzoraError, ExitCode
 from azora.stackfile import StackFile
@@ -98,7 +105,7 @@ def move_legacy_status(document: StackFile) -> list[str]:
     on the first release step that writes), so intent and status stay apart from then on."""
     raw, moved = split_legacy_status(document.azora())
     for name in moved:
-        for key in ("activeColor", "idleScaledUp", "promotedAt"):
+        for key in LEGACY_STATUS_KEYS:
             document.delete(["services", name, key])
         document.set(["status", name], raw["status"][name], comment=STATUS_COMMENT)
     return moved

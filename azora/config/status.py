@@ -36,9 +36,11 @@ class ServiceStatus(Model):
     def _iso_time(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                dt.datetime.fromisoformat(value)
+                when = dt.datetime.fromisoformat(value)
             except ValueError:
                 raise ValueError(f"must be an ISO 8601 time, got {value!r}") from None
+            if when.tzinfo is None:
+                raise ValueError(f"must include a UTC offset (e.g. {value}+00:00), got {value!r}")
         return value
 
     @property
@@ -59,27 +61,23 @@ def split_legacy_status(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     """Raw `azora:` config in today's layout: release state found under `services.<name>` (the
     layout before `azora:status`) moved to `status.<name>`, unless status already has that key.
     Returns the new raw config and the services that were moved (empty for today's layout)."""
-    services = raw.get("services")
-    if not isinstance(services, dict):
-        return raw, []
-    status = raw.get("status")
-    new_status: dict[str, Any] = {k: dict(v) for k, v in status.items()} if isinstance(status, dict) else {}
-    moved: list[str] = []
+    services, status = raw.get("services"), raw.get("status", {})
+    if not isinstance(services, dict) or not isinstance(status, dict):
+        return raw, []  # the model reports a malformed `services` or `status` itself
+    new_status = {name: dict(entry) if isinstance(entry, dict) else entry for name, entry in status.items()}
     new_services: dict[str, Any] = {}
+    moved: list[str] = []
     for name, svc in services.items():
-        if not isinstance(svc, dict) or not any(key in svc for key in LEGACY_STATUS_KEYS):
-            new_services[name] = svc
+        entry = new_status.get(name, {})
+        if not isinstance(svc, dict) or not isinstance(entry, dict) or not any(k in svc for k in LEGACY_STATUS_KEYS):
+            new_services[name] = svc  # nothing to move, or malformed: the model reports it
             continue
         moved.append(name)
-        entry = new_status.setdefault(name, {}) if isinstance(new_status.get(name, {}), dict) else {}
+        new_status[name] = entry
         for key in LEGACY_STATUS_KEYS:
             if key in svc:
                 entry.setdefault(key, svc[key])
         new_services[name] = {key: value for key, value in svc.items() if key not in LEGACY_STATUS_KEYS}
     if not moved:
         return raw, []
-    result = dict(raw)
-    result["services"] = new_services
-    if isinstance(status, dict) or new_status:
-        result["status"] = new_status if not (status is not None and not isinstance(status, dict)) else status
-    return result, moved
+    return {**raw, "services": new_services, "status": new_status}, moved

@@ -268,3 +268,17 @@ def test_scalars_pulumi_stores_as_strings_decode_to_what_the_model_expects() -> 
     assert decode_config_value("skipCharts", "true") is True  # a `bool | list[str]` field
     assert decode_config_value("skipCharts", '["redis.chart"]') == ["redis.chart"]
     assert decode_config_value("environment", "true") == "true"  # a string field stays a string
+
+
+def test_malformed_release_state_is_reported_not_crashed_on() -> None:
+    raw, _ = read_stack_file(ROOT / "Pulumi.staging.yaml")
+    raw["status"] = {"web": "green"}
+    raw["services"]["web"]["activeColor"] = "green"
+    with pytest.raises(ConfigError) as refused:
+        validate_raw(raw, "Pulumi.staging.yaml")
+    assert "Pulumi.staging.yaml: azora:status.web: must be a mapping, got the string 'green'" in str(refused.value)
+
+    raw, _ = read_stack_file(ROOT / "Pulumi.staging.yaml")
+    raw["status"]["web"]["promotedAt"] = "2026-12-01T12:00:00"
+    with pytest.raises(ConfigError, match=r"azora:status.web.promotedAt: must include a UTC offset"):
+        validate_raw(raw, "Pulumi.staging.yaml")
