@@ -19,10 +19,12 @@ tools: setup
 	$(BIN)/azora tools install --with cluster
 
 # The unit gate: tests/unit (mocks only: no engine, cluster, browser or fixed port), spread over
-# the CPUs by pytest-xdist. UNIT_WORKERS=0 runs it in one process; benchmarks/unit_gate.py times
-# both. Only this gate runs in parallel: the other suites share ports and one cluster.
+# the CPUs by pytest-xdist, a test file per worker at a time (its tests in their order); the
+# stacks' mocked runs are still made once per session (tests/conftest.py). UNIT_WORKERS=0 runs
+# it in one process; benchmarks/unit_gate.py times both. Only this gate runs in parallel: the
+# other suites share ports and one cluster.
 UNIT_WORKERS ?= auto
-UNIT_DIST ?= worksteal
+UNIT_DIST ?= loadfile
 UNIT_PYTEST = $(BIN)/python -m pytest tests/unit -n $(UNIT_WORKERS) --dist $(UNIT_DIST)
 
 # The test command: lint, then the whole suite: the unit gate (in parallel, as `make unit`),

@@ -1,13 +1,24 @@
-"""A local stand-in for the Azora web app and its services' health endpoints (the real apps are
-not in this repository), for the smoke and browser suites. See `server.py` for the routes and
-`pages.py` for the data-testid contract.
+"""A local stand-in for the Azora apps (the real apps are not in this repository): pages, APIs
+and health endpoints for the smoke and browser suites, and the image of every Azora service on
+the embedded cluster, one service per process.
 
-    with run_standin(unhealthy={"payment"}) as standin:
+Modules: `server.py` (HTTP, the two ways to run it), `routes.py` (pages and APIs), `pages.py`
+(the HTML and its data-testid contract), `state.py` (data, rules, switches), `identity.py`
+(one service's identity from its pod's environment), `faults.py` (failure modes chosen by
+version), `metrics.py` (/metrics), `service.py` and `__main__.py` (the processes).
+
+    with run_standin(unhealthy={"payment"}) as standin:       # every service, one process
         ...standin.base_url...
         standin.set(unhealthy=set(), login_broken=True)
+
+    identity = ServiceIdentity(service="payment", color="green", version="2.1.0-errors-5pct", port=0)
+    with run_service(identity) as payment:                    # one service, as its pod runs it
+        ...payment.base_url + "/health"...
 """
 
-from azora.standin.server import StandIn, run_standin
+from azora.standin.faults import Faults, parse_faults
+from azora.standin.identity import ServiceIdentity
+from azora.standin.server import StandIn, run_service, run_standin
 from azora.standin.state import (
     AZORA_SERVICES,
     CARD_DECLINED,
@@ -22,10 +33,14 @@ __all__ = [
     "AZORA_SERVICES",
     "CARD_DECLINED",
     "CARD_OK",
+    "Faults",
+    "ServiceIdentity",
     "ServiceInfo",
     "StandIn",
     "Switches",
     "default_services",
+    "parse_faults",
+    "run_service",
     "run_standin",
     "services_from_outputs",
 ]

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from azora.config.model import other_color
-
 AZORA_SERVICES = ("web", "api-gateway", "auth", "education", "payment", "marketplace")
 ALL = "all"
 
@@ -35,7 +33,8 @@ class ServiceInfo:
 
     @property
     def idle_colour(self) -> str:
-        return other_color(self.active_colour)  # type: ignore[arg-type]
+        # azora.config's other_color, inlined: the stand-in runs without pydantic (its image)
+        return "green" if self.active_colour == "blue" else "blue"
 
 
 def default_services() -> dict[str, ServiceInfo]:
