@@ -187,6 +187,9 @@ class BlueGreenService(pulumi.ComponentResource):
         env_vars += [
             k8s.core.v1.EnvVarArgs(name="AZORA_COLOR", value=color),
             k8s.core.v1.EnvVarArgs(name="AZORA_VERSION", value=version),
+            # Where the app listens and answers its probes (the stand-in image reads both).
+            k8s.core.v1.EnvVarArgs(name="PORT", value=str(svc.port)),
+            k8s.core.v1.EnvVarArgs(name="HEALTH_PATH", value=svc.health_path),
         ]
         if secret_name:
             env_vars += [

@@ -376,3 +376,19 @@ def test_traffic_policies_follow_talks_to() -> None:
     assert peers == ["auth", "education", "payment", "marketplace"]
     from_ingress = spec["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"]
     assert from_ingress == {"kubernetes.io/metadata.name": "ingress-nginx"}
+
+
+def test_pods_tell_the_app_image_who_it_is_where_to_listen_and_what_to_answer(stack_run: ProgramRun) -> None:
+    """The contract between the Deployments and the stand-in image (`python -m azora.standin
+    serve`): the identity it reads from the environment is the one the stack file gives."""
+    from azora.standin.identity import ServiceIdentity
+
+    for name in SERVICES:
+        green = stack_run.named(DEPLOYMENT, f"{name}-green")
+        env = {item["name"]: item["value"] for item in _containers(green)[0]["env"] if "value" in item}
+        identity = ServiceIdentity.from_env(env)
+        container = _containers(green)[0]
+        assert identity.service == name and identity.color == "green"
+        assert identity.version == container["image"].rsplit(":", 1)[1]
+        assert identity.port == container["ports"][0]["containerPort"]
+        assert identity.health_path == container["readinessProbe"]["httpGet"]["path"]
