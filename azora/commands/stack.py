@@ -179,9 +179,10 @@ def up_command(
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Preview (the per-resource diff), confirm, apply. Scales down old colours whose delay
-    passed. First recovers from an interrupted update (cut-short metadata files, stale lock,
-    pending operations)."""
+    """Preview (the per-resource diff), confirm, apply; first recover from an interrupted update.
+
+    Recovery: cut-short metadata files, a stale lock, pending operations. Old colours whose
+    scaleDownDelaySeconds has passed are scaled down."""
     target = open_stack(of(ctx), stack, repair_state=True)
     recovery = recover(target.handle, target.env.get("PULUMI_BACKEND_URL", ""), target.repaired, target.project.name)
     for line in recovery.lines():

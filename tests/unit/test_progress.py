@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from pulumi import automation as auto
 from rich.console import Console
 
@@ -120,3 +121,38 @@ def test_a_refusal_lists_the_mandatory_findings_as_detail_lines() -> None:
     raised = failure("the preview of production", events, error)
     assert str(raised) == "the policy pack refused the preview of production"
     assert raised.details == ["mandatory image-tag-pinned: payment-active: ghcr.io/azora/web:latest is not pinned"]
+
+
+class _PreviewOnly:
+    """A stack whose preview reports the given steps (what `azora up` decides on)."""
+
+    def __init__(self, ops: list[str]):
+        self.stack = "staging"
+        self.ops = ops
+        self.handle = self
+
+    def preview(self, on_event: Any = None, **_: Any) -> auto.PreviewResult:
+        for number, op in enumerate(self.ops):
+            on_event(event(number, "resourcePreEvent", op))
+        return auto.PreviewResult(stdout="", stderr="", change_summary={auto.OpType(op): 1 for op in self.ops})
+
+
+def test_up_applies_nothing_when_the_preview_changes_nothing() -> None:
+    from azora.commands import stack as command
+
+    assert command.preview_then_confirm(_PreviewOnly(["same"]), "apply?", yes=True) is False  # type: ignore[arg-type]
+    assert command.preview_then_confirm(_PreviewOnly(["update"]), "apply?", yes=True) is True  # type: ignore[arg-type]
+
+
+def test_up_without_yes_refuses_to_ask_where_nobody_can_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azora.commands import stack as command
+    from azora.errors import ExitCode
+
+    monkeypatch.setattr(command.sys.stdin, "isatty", lambda: False)
+    with pytest.raises(command.BadInput, match="--yes must be passed") as refused:
+        command.preview_then_confirm(_PreviewOnly(["update"]), "apply?", yes=False)  # type: ignore[arg-type]
+    assert refused.value.exit_code == ExitCode.BAD_INPUT
+    monkeypatch.setattr(command.sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(command.typer, "confirm", lambda *_, **__: False)
+    with pytest.raises(command.Cancelled, match="nothing was applied"):
+        command.preview_then_confirm(_PreviewOnly(["update"]), "apply?", yes=False)  # type: ignore[arg-type]
