@@ -1,9 +1,9 @@
 """How long does the unit gate (`pytest tests/unit`) take, serially and with pytest-xdist?
 
-    .venv/bin/python benchmarks/unit_gate.py [--workers auto] [--dist loadfile] [--repeat 1]
+    .venv/bin/python benchmarks/unit_gate.py [--workers 3] [--dist loadfile] [--repeat 1]
                                              [--only serial|parallel] [-- PYTEST ARGS...]
 
-Runs the unit suite as `make unit` does (`-n auto --dist loadfile`) and serially (`-n 0`),
+Runs the unit suite as `make unit` does (`-n 3 --dist loadfile`) and serially (`-n 0`),
 alternating the two when repeated, and prints for each run the wall time, the CPU time of the
 whole process tree (pytest, its workers and the processes the tests start), the share of the
 machine's CPUs that was, and pytest's closing line; then the median wall times, their ratio and
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_SECONDS = 15.0
 # What `make unit` passes (keep in step with UNIT_WORKERS and UNIT_DIST in the Makefile).
-WORKERS = "auto"
+WORKERS = "3"  # as the Makefile: three workers on two cores fill the waits
 DIST = "loadfile"
 
 
