@@ -32,7 +32,7 @@ from azora.toolchain import Toolchain
 
 # Where azora is installed: the policy pack, the toolchain's sources, the virtualenv. The
 # project a command works on is azora.project.Project (found from the current directory).
-INSTALL_ROOT = ROOT = Path(__file__).resolve().parent.parent
+INSTALL_ROOT = Path(__file__).resolve().parent.parent
 POLICY_PACK = INSTALL_ROOT / "policy"
 LOCAL_PASSPHRASE = "azora-local"  # the local stack holds no secrets; its salt is committed
 PROJECT = "azora-platform"
@@ -91,7 +91,7 @@ def engine_env(toolchain: Toolchain, extra: Mapping[str, str] | None = None) -> 
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
     env.setdefault("PULUMI_DIY_BACKEND_NO_LEGACY_WARNING", "true")
     # The analyzer and language host run our venv's python, whichever shell started us.
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{INSTALL_ROOT / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
     env.update(extra or {})
     return env
 

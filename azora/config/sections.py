@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from azora.config.base import PINNED_VERSION, Model, check_dns_label
 from azora.config.errors import NestedProblems
 from azora.quantity import parse_quantity
+
+# A namespace a section names (a chart's, monitoring's): a DNS-1123 label.
+NamespaceName = Annotated[str, AfterValidator(lambda name: check_dns_label(name, "namespace"))]
 
 # ----------------------------------------------------------------------------- charts
 
@@ -29,7 +32,9 @@ class ChartSpec(Model):
         description="chart: kubernetes.helm.v4.Chart (Pulumi tracks each object); "
         "release: kubernetes.helm.v3.Release (Helm history, atomic upgrades).",
     )
-    namespace: str | None = Field(default=None, description="Target namespace; default is the stack's namespace.")
+    namespace: NamespaceName | None = Field(
+        default=None, description="Target namespace; default is the stack's namespace."
+    )
     values: dict[str, Any] = Field(default_factory=dict, description="Values merged over the component's defaults.")
     enabled: bool = Field(default=True, description="Deploy this chart.")
 
@@ -39,13 +44,6 @@ class ChartSpec(Model):
         if version is not None and not PINNED_VERSION.match(version):
             raise ValueError(f"must be an exact version such as 1.2.3, not a range: {version!r}")
         return version
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_dns(cls, namespace: str | None) -> str | None:
-        if namespace is not None:
-            check_dns_label(namespace, "namespace")
-        return namespace
 
     @model_validator(mode="after")
     def _remote_needs_version(self) -> ChartSpec:
@@ -125,7 +123,7 @@ class TracingConfig(Model):
 
 class MonitoringConfig(Model):
     enabled: bool = Field(default=True, description="Master switch for everything below.")
-    namespace: str | None = Field(
+    namespace: NamespaceName | None = Field(
         default=None, description="Namespace of the monitoring charts; default `<namespace>-monitoring`."
     )
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
@@ -135,13 +133,6 @@ class MonitoringConfig(Model):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     sentry: bool = Field(default=False, description="Inject SENTRY_DSN from the secret azora:sentryDsn.")
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_dns(cls, namespace: str | None) -> str | None:
-        if namespace is not None:
-            check_dns_label(namespace, "namespace")
-        return namespace
 
 
 # ----------------------------------------------------------------------------- namespace
