@@ -7,8 +7,13 @@ registers. Pieces come in groups, built on request:
 
 * ``"pulumi"`` (``PULUMI_GROUP``): the Pulumi CLI, the Python language host and exec
   shims, and the kubernetes and random provider plugins; always installed.
-* ``"cluster"`` (``CLUSTER_GROUP``): a local Kubernetes control plane (etcd,
-  kube-apiserver, kube-controller-manager, kube-scheduler, kwok).
+* ``"cluster"`` (``CLUSTER_GROUP``): a local Kubernetes cluster: the control plane
+  (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), a real node
+  (kubelet, kube-proxy and ``pause``, the pod sandbox's first process), cluster DNS
+  (a CoreDNS with only the plugins the cluster uses) and kwok (simulated nodes).
+
+Every piece is compiled with ``CGO_ENABLED=0`` (``azora.toolchain.gobuild.go_env``),
+so every binary is static; nothing here needs a C compiler.
 
 How a piece is built is ``azora.toolchain.build``; this module only describes them.
 """
@@ -185,9 +190,16 @@ def pulumi_pieces(pins: Pins) -> list[Piece]:
     ]
 
 
+#: Version of azora's own ``pause`` (``toolchain/pause``); bump it with its source.
+PAUSE_VERSION = "1.0"
+#: The CoreDNS plugins ``toolchain/coredns`` compiles in, in chain order (the order
+#: of CoreDNS's plugin.cfg); its main.go sets ``dnsserver.Directives`` to this list.
+COREDNS_PLUGINS = ("bind", "ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes")
+
+
 def cluster_pieces(pins: Pins) -> list[Piece]:
-    """A local Kubernetes control plane: etcd, the three control-plane binaries and
-    kwok (fake nodes and kubelets)."""
+    """A local Kubernetes cluster: etcd, the three control-plane binaries, kwok (fake
+    nodes and kubelets), a real node's kubelet, kube-proxy and pause, and CoreDNS."""
     kube = pins.cluster_kubernetes
     major, minor, _ = parse_version(kube)
     staging = f"v0.{minor}.{parse_version(kube)[2]}"
@@ -234,6 +246,41 @@ def cluster_pieces(pins: Pins) -> list[Piece]:
             module="sigs.k8s.io/kwok",
             version=pins.cluster_kwok,
             binaries=(GoBinary("sigs.k8s.io/kwok/cmd/kwok", "kwok"),),
+        ),
+        Piece(
+            # The same module, version, replaces and version variables as
+            # kube-control-plane, but a piece of its own: adding binaries to that
+            # piece would change its fingerprint and rebuild the control plane.
+            name="kube-node",
+            group=CLUSTER_GROUP,
+            summary="kubelet, kube-proxy",
+            version_label=kube.lstrip("v"),
+            module="k8s.io/kubernetes",
+            version=kube,
+            siblings=(("k8s.io/*", staging),),
+            binaries=tuple(
+                GoBinary(f"k8s.io/kubernetes/cmd/{name}", name, kube_xflags) for name in ("kubelet", "kube-proxy")
+            ),
+        ),
+        Piece(
+            # PID 1 of every pod sandbox: holds the namespaces, reaps zombies.
+            name="pause",
+            group=CLUSTER_GROUP,
+            summary="the pod sandbox process",
+            version_label=PAUSE_VERSION,
+            local="pause",
+            binaries=(GoBinary(".", "pause", (f"main.version={PAUSE_VERSION}",)),),
+        ),
+        Piece(
+            # Cluster DNS, run by the cluster as a host process. A local module:
+            # CoreDNS with only COREDNS_PLUGINS (toolchain/coredns/main.go); its
+            # version is in toolchain/coredns/go.mod and pins.toml.
+            name="coredns",
+            group=CLUSTER_GROUP,
+            summary="cluster DNS",
+            version_label=pins.cluster_coredns.lstrip("v"),
+            local="coredns",
+            binaries=(GoBinary(".", "coredns"),),
         ),
     ]
 

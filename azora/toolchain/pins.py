@@ -2,7 +2,7 @@
 
 ``toolchain/pins.toml`` is the one place the toolchain's versions are written down
 (the Python SDKs, the Go modules that build the CLI and the providers, the minimum
-Go, the cluster group's etcd, Kubernetes and kwok). This module reads it, compares
+Go, the cluster group's etcd, Kubernetes, kwok and CoreDNS). This module reads it, compares
 it with the Python SDKs installed in this interpreter, and parses version strings.
 """
 
@@ -45,6 +45,7 @@ class Pins:
     cluster_etcd: str = "v3.6.5"
     cluster_kubernetes: str = "v1.34.1"
     cluster_kwok: str = "v0.7.0"
+    cluster_coredns: str = "v1.13.1"
 
     @classmethod
     def load(cls, path: Path = PINS_FILE) -> Pins:
@@ -71,6 +72,7 @@ class Pins:
                 cluster_etcd=data["cluster"]["etcd"],
                 cluster_kubernetes=data["cluster"]["kubernetes"],
                 cluster_kwok=data["cluster"]["kwok"],
+                cluster_coredns=data["cluster"]["coredns"],
             )
         except KeyError as exc:
             raise ToolchainError(f"{path} lacks the key {exc}") from None

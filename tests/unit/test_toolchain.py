@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from azora import toolchain as tc
 from azora.cli import app as azora_app
 from azora.toolchain import gobuild, install
+from azora.toolchain.catalog import COREDNS_PLUGINS, PAUSE_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -66,6 +67,10 @@ def test_module_versions_are_canonical(pins: tc.Pins) -> None:
         pins.pulumi_module_version,
         pins.kubernetes_module_version,
         pins.kubernetes_sdk_module_version,
+        pins.cluster_etcd,
+        pins.cluster_kubernetes,
+        pins.cluster_kwok,
+        pins.cluster_coredns,
     ):
         assert canonical.match(version), version
     assert pins.pulumi_module_version == f"v{pins.pulumi}"
@@ -81,6 +86,24 @@ def test_pins_file_without_a_key_names_it(tmp_path: Path) -> None:
     path.write_text('[sdk]\npulumi = "3.0.0"\n')
     with pytest.raises(tc.ToolchainError, match="pulumi-kubernetes"):
         tc.Pins.load(path)
+
+
+def test_pins_file_without_the_coredns_pin_names_it(tmp_path: Path) -> None:
+    text = tc.PINS_FILE.read_text()
+    assert '\ncoredns = "v1.13.1"\n' in text
+    path = tmp_path / "pins.toml"
+    path.write_text(text.replace('\ncoredns = "v1.13.1"\n', "\n"))
+    with pytest.raises(tc.ToolchainError, match="coredns"):
+        tc.Pins.load(path)
+
+
+def test_cluster_pins(pins: tc.Pins) -> None:
+    assert (pins.cluster_etcd, pins.cluster_kubernetes, pins.cluster_kwok, pins.cluster_coredns) == (
+        "v3.6.5",
+        "v1.34.1",
+        "v0.7.0",
+        "v1.13.1",
+    )
 
 
 @pytest.mark.parametrize(
@@ -143,9 +166,104 @@ def test_version_variables_are_set_at_link_time(pins: tc.Pins) -> None:
 
 
 def test_local_pieces_exist(pins: tc.Pins) -> None:
-    for piece in tc.pieces_for(pins, ["pulumi"]):
-        if piece.local:
-            assert (tc.TOOLCHAIN_SRC / piece.local / "go.mod").is_file()
+    locals_ = [p.local for p in tc.pieces_for(pins, ["pulumi", "cluster"]) if p.local]
+    assert locals_ == ["python-langhost", "random-provider", "pause", "coredns"]
+    for local in locals_:
+        assert (tc.TOOLCHAIN_SRC / local / "go.mod").is_file()
+
+
+# ------------------------------------------------------------------ the cluster group
+
+
+def _cluster(pins: tc.Pins) -> dict[str, tc.Piece]:
+    return {p.name: p for p in tc.pieces_for(pins, ["cluster"])}
+
+
+def test_cluster_group_builds_a_control_plane_a_node_and_dns(pins: tc.Pins) -> None:
+    pieces = tc.pieces_for(pins, ["cluster"])
+    assert [p.name for p in pieces] == ["etcd", "kube-control-plane", "kwok", "kube-node", "pause", "coredns"]
+    assert {p.group for p in pieces} == {"cluster"}
+    assert {p.name: p.outputs for p in pieces} == {
+        "etcd": ("etcd",),
+        "kube-control-plane": ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+        "kwok": ("kwok",),
+        "kube-node": ("kubelet", "kube-proxy"),
+        "pause": ("pause",),
+        "coredns": ("coredns",),
+    }
+    # No plugins: everything goes on PATH.
+    assert all(p.plugin is None for p in pieces)
+
+
+def test_kube_node_is_built_like_the_control_plane(pins: tc.Pins) -> None:
+    pieces = _cluster(pins)
+    node, control_plane = pieces["kube-node"], pieces["kube-control-plane"]
+    assert (node.module, node.version, node.siblings) == ("k8s.io/kubernetes", "v1.34.1", (("k8s.io/*", "v0.34.1"),))
+    assert (node.module, node.version, node.siblings) == (
+        control_plane.module,
+        control_plane.version,
+        control_plane.siblings,
+    )
+    assert node.version_label == "1.34.1"
+    assert [b.package for b in node.binaries] == ["k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"]
+    flags = {
+        "k8s.io/component-base/version.gitVersion=v1.34.1",
+        "k8s.io/component-base/version.gitMajor=1",
+        "k8s.io/component-base/version.gitMinor=34",
+        "k8s.io/component-base/version.gitTreeState=clean",
+    }
+    for binary in (*node.binaries, *control_plane.binaries):
+        assert set(binary.xflags) == flags
+    # Its hashes are committed; the wrapper needs the kubernetes module itself.
+    assert "k8s.io/kubernetes v1.34.1 h1:" in tc.sums_file(node).read_text()
+
+
+def test_pause_is_azoras_own_static_stdlib_program(pins: tc.Pins) -> None:
+    pause = _cluster(pins)["pause"]
+    assert (pause.local, pause.module, pause.version_label) == ("pause", None, PAUSE_VERSION)
+    assert pause.binaries == (tc.GoBinary(".", "pause", (f"main.version={PAUSE_VERSION}",)),)
+    source = tc.TOOLCHAIN_SRC / "pause"
+    assert "require" not in (source / "go.mod").read_text()
+    assert not (source / "go.sum").exists()
+    main = (source / "main.go").read_text()
+    assert 'var version = "dev"' in main
+    imports = re.search(r"import \(\n(.*?)\n\)", main, re.S)
+    assert imports is not None
+    assert sorted(line.strip().strip('"') for line in imports.group(1).splitlines()) == [
+        "fmt",
+        "os",
+        "os/signal",
+        "syscall",
+    ]
+    assert "SIGCHLD" in main and "Wait4" in main and "WNOHANG" in main
+    # cgo-free: every piece is compiled with CGO_ENABLED=0.
+    assert tc.go_env({})["CGO_ENABLED"] == "0"
+
+
+def test_coredns_is_a_local_module_at_the_pinned_version(pins: tc.Pins) -> None:
+    coredns = _cluster(pins)["coredns"]
+    assert (coredns.local, coredns.module, coredns.version_label) == ("coredns", None, "1.13.1")
+    assert coredns.binaries == (tc.GoBinary(".", "coredns"),)
+    source = tc.TOOLCHAIN_SRC / "coredns"
+    assert f"\nrequire github.com/coredns/coredns {pins.cluster_coredns}\n" in (source / "go.mod").read_text()
+    gosum = (source / "go.sum").read_text()
+    assert f"github.com/coredns/coredns {pins.cluster_coredns} h1:" in gosum
+    # Its Kubernetes client is the control plane's version.
+    staging = f"v0.{tc.parse_version(pins.cluster_kubernetes)[1]}.{tc.parse_version(pins.cluster_kubernetes)[2]}"
+    assert staging == "v0.34.1"
+    for module in ("k8s.io/api", "k8s.io/apimachinery", "k8s.io/client-go"):
+        assert f"\n\t{module} {staging} // indirect\n" in (source / "go.mod").read_text()
+
+
+def test_coredns_compiles_in_and_enables_only_the_cluster_plugins() -> None:
+    assert COREDNS_PLUGINS == ("bind", "ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes")
+    main = (tc.TOOLCHAIN_SRC / "coredns" / "main.go").read_text()
+    plugins = re.findall(r'_ "github.com/coredns/coredns/plugin/([a-z0-9_]+)"', main)
+    assert sorted(plugins) == sorted(COREDNS_PLUGINS)
+    directives = re.search(r"var directives = \[\]string\{(.*?)\}", main, re.S)
+    assert directives is not None
+    assert tuple(re.findall(r'"([a-z0-9_]+)"', directives.group(1))) == COREDNS_PLUGINS
+    assert "dnsserver.Directives = directives" in main and "coremain.Run()" in main
 
 
 def test_unknown_group_is_a_clear_error(pins: tc.Pins) -> None:
