@@ -377,6 +377,9 @@ class ProjectStack(StackFileMixin):
         self.project = project
         self.project_dir = project.root
         self.stack_file = project.stack_file(stack)
+        # Run before each update with the stack file as it will be applied (the embedded real
+        # node imports the images the file names: azora.commands.stack.open_stack).
+        self.before_update: Callable[[], None] | None = None
         extra = backend_for(project, environment, stack, os.environ)
         if (
             stack == "local"

@@ -117,6 +117,9 @@ def write_status(document: StackFile, name: str, status: ServiceStatus) -> None:
 
 def apply(target: Target, message: str, progress: Progress | None = None) -> auto.UpResult:
     """`pulumi up` of the target with the policy pack (see engine.run_update)."""
+    before = getattr(target, "before_update", None)
+    if before is not None:
+        before()
     return run_update(target.handle, target.stack, message, progress)
 
 

@@ -94,3 +94,30 @@ def node_ready(api: Api) -> bool:
 
 def default_service_account(api: Api, namespace: str = "default") -> bool:
     return api.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default") is not None
+
+
+COREDNS_ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": "system:coredns"},
+    "rules": [
+        {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+    ],
+}
+COREDNS_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "system:coredns"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
+    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:coredns"}],
+}
+
+
+def ensure_coredns_role(api: Api) -> None:
+    """What CoreDNS's kubernetes plugin reads, and nothing more (it runs as `system:coredns`)."""
+    base = "/apis/rbac.authorization.k8s.io/v1"
+    if api.get(f"{base}/clusterroles/system:coredns") is None:
+        api.create(f"{base}/clusterroles", COREDNS_ROLE)
+    if api.get(f"{base}/clusterrolebindings/system:coredns") is None:
+        api.create(f"{base}/clusterrolebindings", COREDNS_BINDING)

@@ -1,18 +1,22 @@
 """The processes of an embedded cluster: command lines, start order and health checks.
 
 Start order is the list order; each component must be healthy before the next starts. Every
-listener binds 127.0.0.1 on the ports fixed in `cluster.json`.
+control-plane listener binds 127.0.0.1 on the ports fixed in `cluster.json`. A component
+belongs to the real node, the simulated one (kwok), or both (the control plane); the real
+node's pieces and their files are in azora.cluster.node.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from azora.cluster.layout import NODE_IP, POD_CIDR, SERVICE_CIDR, Layout, Ports
+from azora.cluster import node
+from azora.cluster.layout import NODE_IP, POD_CIDR, REAL, SERVICE_CIDR, SIMULATED, Layout, Ports
 from azora.cluster.pki import Pki
 
 # kwok: simulated pods get addresses in POD_CIDR; a Stage gives every Ingress the address
@@ -48,6 +52,10 @@ class Context:
     ports: Ports
     pki: Pki
     bin_dir: Path
+
+    @property
+    def node(self) -> node.NodePaths:
+        return node.NodePaths(self.layout)
 
 
 Health = Callable[[Context], str | None]  # None when healthy, else what is wrong
@@ -133,7 +141,14 @@ def apiserver_argv(ctx: Context) -> list[str]:
         f"--tls-private-key-file={pki.serving_key}",
         f"--client-ca-file={pki.ca_cert}",
         f"--token-auth-file={pki.token_file}",
-        "--authorization-mode=RBAC",
+        # The Node authorizer gives kubelet (system:node:<name>) what its own node needs.
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        # `kubectl logs` and `exec` reach kubelet on the node's address, with a client
+        # certificate of the cluster's CA.
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+        f"--kubelet-client-key={pki.kubelet_client_key}",
         "--anonymous-auth=false",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
@@ -203,13 +218,69 @@ def kwok_argv(ctx: Context) -> list[str]:
     ]
 
 
+def _http_ok(port_name: str, path: str) -> Health:
+    def check(ctx: Context) -> str | None:
+        return _probe(f"http://127.0.0.1:{getattr(ctx.ports, port_name)}{path}", lambda r: r.ok)
+
+    return check
+
+
+def containerd_argv(ctx: Context) -> list[str]:
+    config = node.write_containerd_files(ctx.node)
+    return [str(node.system_binary("containerd") or "containerd"), f"--config={config}", "--log-level=warn"]
+
+
+def containerd_health(ctx: Context) -> str | None:
+    socket = ctx.node.containerd_socket
+    return None if node.socket_answers(socket) else f"{socket} does not answer"
+
+
+def kubelet_argv(ctx: Context) -> list[str]:
+    config = node.write_kubelet_files(ctx.node, ctx.ports.kubelet, ctx.ports.kubelet_healthz, ctx.pki.ca_cert)
+    return node.kubelet_argv(ctx.bin_dir / "kubelet", ctx.node, ctx.pki.kubeconfig_for("kubelet"), config)
+
+
+def kube_proxy_argv(ctx: Context) -> list[str]:
+    return node.kube_proxy_argv(
+        ctx.bin_dir / "kube-proxy",
+        ctx.pki.kubeconfig_for("kube-proxy"),
+        ctx.ports.kube_proxy_healthz,
+        ctx.ports.kube_proxy_metrics,
+    )
+
+
+def coredns_argv(ctx: Context) -> list[str]:
+    corefile = node.write_corefile(
+        ctx.node, ctx.pki.kubeconfig_for("coredns"), ctx.ports.dns_health, ctx.ports.dns_ready
+    )
+    return [str(ctx.bin_dir / "coredns"), "-conf", str(corefile)]
+
+
+def ingress_argv(ctx: Context) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "azora.cluster.ingress",
+        f"--kubeconfig={ctx.layout.kubeconfig}",
+        f"--listen=127.0.0.1:{ctx.ports.ingress}",
+    ]
+
+
 @dataclass(frozen=True)
 class Component:
     name: str
     binary: str
     argv: Callable[[Context], list[str]]
     health: Health
-    port: str  # the Ports field it listens on
+    port: str | None  # the Ports field it listens on (None: a unix socket)
+    kinds: tuple[str, ...] = (REAL, SIMULATED)
+    system: bool = False  # a Debian package's binary, not the toolchain's
+
+    def binary_path(self, ctx: Context) -> Path | None:
+        if self.system:
+            return node.system_binary(self.binary)
+        path = ctx.bin_dir / self.binary
+        return path if path.exists() else None
 
 
 COMPONENTS = (
@@ -223,5 +294,31 @@ COMPONENTS = (
         "controller_manager",
     ),
     Component("kube-scheduler", "kube-scheduler", scheduler_argv, _healthz("scheduler"), "scheduler"),
-    Component("kwok", "kwok", kwok_argv, kwok_health, "kwok"),
+    Component("kwok", "kwok", kwok_argv, kwok_health, "kwok", kinds=(SIMULATED,)),
+    Component("containerd", "containerd", containerd_argv, containerd_health, None, kinds=(REAL,), system=True),
+    Component("kubelet", "kubelet", kubelet_argv, _http_ok("kubelet_healthz", "/healthz"), "kubelet_healthz", (REAL,)),
+    # /healthz answers 200 only once kube-proxy has written the Service rules.
+    Component(
+        "kube-proxy",
+        "kube-proxy",
+        kube_proxy_argv,
+        _http_ok("kube_proxy_healthz", "/healthz"),
+        "kube_proxy_healthz",
+        (REAL,),
+    ),
+    Component("coredns", "coredns", coredns_argv, _http_ok("dns_ready", "/ready"), "dns_ready", (REAL,)),
+    # Routes the stack's Ingress hosts on 127.0.0.1 and reports that address in their status.
+    Component(
+        "ingress",
+        sys.executable,
+        ingress_argv,
+        _http_ok("ingress", "/.azora/ingress/healthz"),
+        "ingress",
+        (REAL,),
+        system=True,
+    ),
 )
+
+
+def components_for(kind: str) -> tuple[Component, ...]:
+    return tuple(c for c in COMPONENTS if kind in c.kinds)

@@ -1,9 +1,11 @@
 """`up`, `down` and `status` of an embedded cluster.
 
 `up` is idempotent: it starts what is not running (a crashed component is restarted, with the
-reason in the progress lines), waits until each component is healthy, registers the simulated
-node and waits until it is Ready. `down` stops every recorded process by pid, in reverse
-order, and with `purge` deletes the cluster directory (data, credentials, logs).
+reason in the progress lines), waits until each component is healthy and the node is Ready.
+For a real node it first records and makes the host network (azora.cluster.network) and
+imports the sandbox image once containerd answers. `down` stops every recorded process by pid,
+in reverse order; for a real node it also removes the containers, mounts, cgroups and network
+the node made, and restores the sysctls. With `purge` it deletes the cluster directory.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from azora.cluster import processes
-from azora.cluster.api import Api, default_service_account, ensure_node, node_ready
-from azora.cluster.components import COMPONENTS, Component, Context
-from azora.cluster.layout import ClusterError, Layout, port_in_use
+from azora.cluster import network, processes, sandboxes
+from azora.cluster.api import Api, default_service_account, ensure_coredns_role, ensure_node, node_ready
+from azora.cluster.components import COMPONENTS, Component, Context, components_for
+from azora.cluster.layout import REAL, SIMULATED, ClusterError, Layout, port_in_use
+from azora.cluster.node import SYSTEM_PATH, NodePaths
 from azora.cluster.pki import Pki
 
 WATCHDOG = "watchdog"
@@ -42,6 +45,7 @@ class ClusterInfo:
     kubeconfig: Path
     server: str
     started: list[str]  # components this call started (empty when all were running)
+    ingress_url: str | None = None  # the real node's ingress on 127.0.0.1
 
 
 def _quiet(_: str) -> None:
@@ -89,17 +93,45 @@ def _wait_healthy(component: Component, ctx: Context, record: processes.Record, 
 
 
 def _start(component: Component, ctx: Context, progress: Progress) -> processes.Record:
-    binary = ctx.bin_dir / component.binary
-    if not binary.exists():
-        raise ClusterError(f"{binary} is missing; run `azora tools install --with cluster`")
-    port = getattr(ctx.ports, component.port)
-    if port_in_use(port):
-        raise ClusterError(
-            f"port {port} on 127.0.0.1 (for {component.name}) is taken by a process this cluster did not "
-            f"start; stop it, or recreate the cluster with new ports: azora cluster down --purge && azora cluster up"
-        )
-    progress(f"starting {component.name} on 127.0.0.1:{port}")
-    return processes.start(component.argv(ctx), ctx.layout.log(component.name), ctx.layout.record(component.name))
+    if component.binary_path(ctx) is None:
+        if component.system:
+            raise ClusterError(
+                f"{component.binary} is not installed; the real node needs Debian's containerd, runc and "
+                "containernetworking-plugins (apt-get install containerd runc containernetworking-plugins), "
+                "or use `azora cluster up --node simulated`"
+            )
+        raise ClusterError(f"{ctx.bin_dir / component.binary} is missing; run `azora tools install --with cluster`")
+    where = "a unix socket"
+    if component.port is not None:
+        port = getattr(ctx.ports, component.port)
+        if port_in_use(port):
+            raise ClusterError(
+                f"port {port} on 127.0.0.1 (for {component.name}) is taken by a process this cluster did not "
+                "start; stop it, or recreate the cluster with new ports: azora cluster down --purge && azora cluster up"
+            )
+        where = f"127.0.0.1:{port}"
+    progress(f"starting {component.name} on {where}")
+    env = {
+        **os.environ,
+        "PATH": f"{SYSTEM_PATH}:{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    return processes.start(component.argv(ctx), ctx.layout.log(component.name), ctx.layout.record(component.name), env)
+
+
+def _before(component: Component, ctx: Context, progress: Progress) -> None:
+    """What a real node's component needs before it starts (each step is idempotent)."""
+    if component.name == "containerd":
+        network.check_prerequisites()
+        network.claim(ctx.layout.root)
+        network.setup(progress)
+    elif component.name == "kubelet":
+        sandboxes.ensure_cgroup_root()
+        from azora.images import ensure_pause_image  # the image builder is only the real node's
+
+        ensure_pause_image(str(ctx.node.containerd_socket), ctx.bin_dir / "pause", progress=progress)
+    elif component.name == "coredns":
+        ensure_coredns_role(api_for(ctx.layout))
 
 
 def up(
@@ -108,22 +140,30 @@ def up(
     progress: Progress = _quiet,
     timeout: float = 120.0,
     lifetime: float | None = None,
+    node: str | None = None,
 ) -> ClusterInfo:
-    """Bring every component up (starting only what is not running) and wait for the node."""
+    """Bring every component up (starting only what is not running) and wait for the node.
+    `node` (real or simulated) is fixed when the cluster is made; None keeps what it has."""
     deadline = time.monotonic() + timeout
     started: list[str] = []
     with _locked(layout):
         if not layout.exists():
-            progress(f"creating a cluster in {layout.root}")
-            ports = layout.create()
+            progress(f"creating a cluster with a {node or REAL} node in {layout.root}")
+            ports = layout.create(node or REAL)
             Pki(layout).create(ports.apiserver)
+        kind = layout.node_kind()
+        if node is not None and node != kind:
+            raise ClusterError(
+                f"the cluster in {layout.root} has a {kind} node; to make one with a {node} node: "
+                f"azora cluster down --purge && azora cluster up --node {node}"
+            )
         pki = Pki(layout)
         if not pki.complete():
             progress("credentials incomplete; making new ones")
             pki.create(layout.load_ports().apiserver)
         ctx = context(layout, bin_dir)
         try:
-            for component in COMPONENTS:
+            for component in components_for(kind):
                 record = processes.read(layout.record(component.name))
                 if record is not None and processes.is_running(record):
                     _wait_healthy(component, ctx, record, deadline)
@@ -131,17 +171,20 @@ def up(
                     continue
                 if record is not None:
                     progress(f"{component.name} (pid {record.pid}) is not running any more; restarting it")
+                _before(component, ctx, progress)
                 record = _start(component, ctx, progress)
                 started.append(component.name)
                 _wait_healthy(component, ctx, record, deadline)
                 progress(f"{component.name} is healthy (pid {record.pid})")
             api = api_for(layout)
-            ensure_node(api)
+            if kind == SIMULATED:
+                ensure_node(api)
             while not (node_ready(api) and default_service_account(api)):
                 if time.monotonic() > deadline:
                     raise ClusterError(
-                        "the simulated node did not become Ready or the default service account did not appear "
-                        f"in time; see {layout.logs}/kwok.log and kube-controller-manager.log"
+                        f"the {kind} node did not become Ready or the default service account did not appear "
+                        f"in time; see {layout.logs}/{'kwok' if kind == SIMULATED else 'kubelet'}.log "
+                        "and kube-controller-manager.log"
                     )
                 time.sleep(0.2)
         except ClusterError as exc:
@@ -151,9 +194,8 @@ def up(
                 raise ClusterError(f"{exc}\n(stopped what this attempt started: {', '.join(stopped)})") from None
             raise
         progress("node Ready")
-        if lifetime is not None:
-            _start_watchdog(layout, lifetime)
-    return ClusterInfo(layout.kubeconfig, api.server, started)
+        _ensure_supervisor(layout, bin_dir, lifetime)
+    return ClusterInfo(layout.kubeconfig, api.server, started, ingress_url(layout))
 
 
 def _stop_recorded(layout: Layout, name: str) -> bool:
@@ -163,41 +205,68 @@ def _stop_recorded(layout: Layout, name: str) -> bool:
     return record is not None and processes.stop(record)
 
 
-def _start_watchdog(layout: Layout, lifetime: float) -> None:
-    """A process that runs `down` after `lifetime` seconds, so a cluster a test started can
-    never outlive its time limit, even if the test process dies."""
+def _ensure_supervisor(layout: Layout, bin_dir: Path, lifetime: float | None) -> None:
+    """Start the supervisor (azora.cluster.watchdog), which restarts crashed components and,
+    with a `lifetime`, runs `down` after that many seconds, so a cluster a test started can
+    never outlive its time limit, even if the test process dies. A running supervisor is kept
+    (with its deadline) unless a new lifetime is given."""
     old = processes.read(layout.record(WATCHDOG))
-    if old is not None:
+    if old is not None and old.pid == os.getpid():
+        return  # the supervisor itself is restarting a component
+    if old is not None and processes.is_running(old):
+        if lifetime is None:
+            return
         processes.stop(old, grace=2)
+    deadline = "none" if lifetime is None else str(time.time() + lifetime)
     processes.start(
-        [sys.executable, "-m", "azora.cluster.watchdog", str(layout.root), str(lifetime)],
+        [sys.executable, "-m", "azora.cluster.watchdog", str(layout.root), str(bin_dir), deadline],
         layout.log(WATCHDOG),
         layout.record(WATCHDOG),
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
 
 
-def down(layout: Layout, purge: bool = False, progress: Progress = _quiet) -> list[str]:
-    """Stop every process this cluster started (reverse order, by pid). Returns their names."""
+def down(layout: Layout, purge: bool = False, progress: Progress = _quiet, bin_dir: Path | None = None) -> list[str]:
+    """Stop every process this cluster started (reverse order, by pid), then remove what a
+    real node left on the host. Returns the names of the processes that were running."""
     stopped = []
+    paths = NodePaths(layout)
+    kube_proxy = (bin_dir or _recorded_binary_dir(layout, "kube-proxy")) / "kube-proxy"
     if layout.root.exists():
         with _locked(layout):
             for name in [WATCHDOG, *(c.name for c in reversed(COMPONENTS))]:
-                path = layout.record(name)
-                record = processes.read(path)
-                if record is None:
-                    continue
-                if record.pid == os.getpid():
-                    path.unlink(missing_ok=True)
-                    continue
-                if processes.stop(record):
+                if name == "containerd":
+                    # Kubelet is stopped: nothing restarts the pods now.
+                    sandboxes.stop_containers(paths, progress)
+                if _stop_one(layout, name, progress):
                     stopped.append(name)
-                    progress(f"stopped {name} (pid {record.pid})")
-                path.unlink(missing_ok=True)
+            sandboxes.clean(paths, layout.root, progress)
+    network.teardown(layout.root, progress, kube_proxy)
     if purge and layout.root.exists():
         shutil.rmtree(layout.root)
         progress(f"removed {layout.root}")
     return stopped
+
+
+def _stop_one(layout: Layout, name: str, progress: Progress) -> bool:
+    path = layout.record(name)
+    record = processes.read(path)
+    if record is None:
+        return False
+    if record.pid == os.getpid():
+        path.unlink(missing_ok=True)
+        return False
+    running = processes.stop(record)
+    if running:
+        progress(f"stopped {name} (pid {record.pid})")
+    path.unlink(missing_ok=True)
+    return running
+
+
+def _recorded_binary_dir(layout: Layout, name: str) -> Path:
+    """The toolchain directory a component was started from (its record's argv)."""
+    record = processes.read(layout.record(name))
+    return Path(record.argv[0]).parent if record is not None and record.argv else Path("/nonexistent")
 
 
 def status(layout: Layout) -> list[ComponentStatus]:
@@ -205,7 +274,7 @@ def status(layout: Layout) -> list[ComponentStatus]:
     or stopped (never started, or stopped by `down`)."""
     rows = []
     ctx = context(layout, Path()) if layout.exists() else None
-    for component in COMPONENTS:
+    for component in components_for(layout.node_kind() if ctx is not None else REAL):
         log = layout.log(component.name)
         record = processes.read(layout.record(component.name))
         if record is None or ctx is None:
@@ -219,8 +288,12 @@ def status(layout: Layout) -> list[ComponentStatus]:
         else:
             problem = component.health(ctx)
             state = "running" if problem is None else "unhealthy"
-            port = getattr(ctx.ports, component.port)
-            rows.append(ComponentStatus(component.name, state, record.pid, problem or f"127.0.0.1:{port}", log))
+            where = (
+                ctx.node.containerd_socket
+                if component.port is None
+                else f"127.0.0.1:{getattr(ctx.ports, component.port)}"
+            )
+            rows.append(ComponentStatus(component.name, state, record.pid, problem or str(where), log))
     return rows
 
 
@@ -244,6 +317,17 @@ def check_target(kubeconfig: Path) -> None:
             f"the embedded cluster in {layout.root} is not running ({', '.join(down_)}); "
             "start it with `azora cluster up`"
         )
+
+
+def ingress_url(layout: Layout) -> str | None:
+    """Where a browser reaches the stack's Ingress hosts (a real node only)."""
+    return f"http://127.0.0.1:{layout.load_ports().ingress}/" if layout.node_kind() == REAL else None
+
+
+def real_node(kubeconfig: Path) -> Layout | None:
+    """The embedded cluster with a real node whose kubeconfig this is, or None."""
+    layout = embedded_layout(kubeconfig)
+    return layout if layout is not None and layout.node_kind() == REAL else None
 
 
 def kubectl_env_line(layout: Layout) -> str:

@@ -5,6 +5,11 @@
 - the service-account signing key pair;
 - bearer tokens in the API server's token file: `admin` (group `system:masters`) for the
   kubeconfig users get, and one per control-plane component, so audit lines name who did what;
+- the node's identities: kubelet is `system:node:<node>` in `system:nodes` (the Node authorizer
+  grants what a kubelet needs), kube-proxy is `system:kube-proxy` (bound to
+  `system:node-proxier` by default), CoreDNS is `system:coredns` (a read-only role, made at `up`);
+- a client certificate the API server shows to kubelet (`kubectl logs`/`exec`); kubelet
+  accepts certificates of this CA only. The CA key is not kept: nothing else is signed later.
 - kubeconfigs: `<cluster>/kubeconfig` for users and Pulumi, `pki/<component>.kubeconfig` for the
   components.
 Files are written 0600; the directory is gitignored.
@@ -25,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from azora.cluster.layout import Layout
+from azora.cluster.layout import NODE_NAME, Layout
 
 VALIDITY = dt.timedelta(days=3650)
 CONTEXT = "azora-local"
@@ -37,7 +42,11 @@ IDENTITIES = {
     "kube-controller-manager": ("system:kube-controller-manager", "system:masters"),
     "kube-scheduler": ("system:kube-scheduler", "system:masters"),
     "kwok": ("system:kwok", "system:masters"),
+    "kubelet": (f"system:node:{NODE_NAME}", "system:nodes"),
+    "kube-proxy": ("system:kube-proxy", "system:node-proxiers"),
+    "coredns": ("system:coredns", "system:cluster-dns"),
 }
+KUBELET_CLIENT = "kube-apiserver-kubelet-client"
 
 
 def _write(path: Path, data: bytes | str) -> None:
@@ -82,6 +91,14 @@ class Pki:
         return self.layout.pki / "sa.pub"
 
     @property
+    def kubelet_client_cert(self) -> Path:
+        return self.layout.pki / "apiserver-kubelet-client.crt"
+
+    @property
+    def kubelet_client_key(self) -> Path:
+        return self.layout.pki / "apiserver-kubelet-client.key"
+
+    @property
     def token_file(self) -> Path:
         return self.layout.pki / "tokens.csv"
 
@@ -90,6 +107,7 @@ class Pki:
 
     def complete(self) -> bool:
         files = [self.ca_cert, self.serving_cert, self.serving_key, self.sa_key, self.sa_pub, self.token_file]
+        files += [self.kubelet_client_cert, self.kubelet_client_key]
         return all(path.exists() for path in files) and all(self.kubeconfig_for(i).exists() for i in IDENTITIES)
 
     def tokens(self) -> dict[str, str]:
@@ -155,6 +173,27 @@ class Pki:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
+        client_key = ec.generate_private_key(ec.SECP256R1())
+        client = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, KUBELET_CLIENT),
+                    ]
+                )
+            )
+            .issuer_name(ca.subject)
+            .public_key(client_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + VALIDITY)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        _write(self.kubelet_client_cert, client.public_bytes(serialization.Encoding.PEM))
+        _write(self.kubelet_client_key, _key_pem(client_key))
         sa_key = ec.generate_private_key(ec.SECP256R1())
         _write(self.ca_cert, ca.public_bytes(serialization.Encoding.PEM))
         _write(self.serving_cert, serving.public_bytes(serialization.Encoding.PEM))

@@ -10,13 +10,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from azora.cluster.layout import Layout
+from azora.cluster.layout import NODE_KINDS, Layout
 from azora.cluster.lifecycle import down, kubectl_env_line, status, up
 from azora.console import err, out
 from azora.context import of
+from azora.errors import BadInput
 from azora.toolchain import CLUSTER_GROUP, ensure_toolchain, format_seconds
 
-app = typer.Typer(help="The embedded local cluster: a Kubernetes control plane on 127.0.0.1 (no Docker).")
+app = typer.Typer(
+    help="The embedded local cluster: a Kubernetes control plane on 127.0.0.1 and a node that runs "
+    "the pods (containerd, no Docker), or a simulated node."
+)
 
 DIR_HELP = "Cluster directory (default: .azora/cluster in the project, or AZORA_CLUSTER_DIR)."
 
@@ -36,8 +40,16 @@ def up_command(
     directory: str = typer.Option(None, "--dir", help=DIR_HELP),
     timeout: float = typer.Option(120, "--timeout", help="Seconds to wait for every component and the node."),
     lifetime: float = typer.Option(None, "--lifetime", help="Stop the cluster by itself after this many seconds."),
+    node: str = typer.Option(
+        None,
+        "--node",
+        help="real (default: containerd, kubelet, kube-proxy and CoreDNS run the pods) or simulated "
+        "(kwok: pods run nothing; for scale tests). Fixed when the cluster is made.",
+    ),
 ) -> None:
     """Start whatever is not running (idempotent) and wait until the node is Ready."""
+    if node is not None and node not in NODE_KINDS:
+        raise BadInput(f"--node {node}: expected one of {', '.join(NODE_KINDS)}")
     layout = _layout(ctx, directory)
     started = time.monotonic()
     toolchain = ensure_toolchain(err, (CLUSTER_GROUP,))
@@ -47,10 +59,12 @@ def up_command(
             err.print(f"  {escape(line)}", highlight=False)
             spinner.update(escape(line))
 
-        info = up(layout, toolchain.bin_dir, progress, timeout=timeout, lifetime=lifetime)
+        info = up(layout, toolchain.bin_dir, progress, timeout=timeout, lifetime=lifetime, node=node)
     what = f"started {', '.join(info.started)}" if info.started else "already running"
     err.print(f"[green]✓[/] cluster ready at {info.server} in {format_seconds(time.monotonic() - started)} ({what})")
     err.print(f"  kubeconfig: {info.kubeconfig}")
+    if info.ingress_url:
+        err.print(f"  ingress: {info.ingress_url} (the stack's web frontend, once `azora up -s local` has run)")
     err.print(f"  use it with: {kubectl_env_line(layout)}")
 
 

@@ -21,12 +21,16 @@ from rich.table import Table
 
 from azora import release
 from azora import rollback as rollbacks
+from azora.cluster.layout import ClusterError
+from azora.cluster.lifecycle import api_for
+from azora.cluster.services import host_targets
 from azora.commands.stack import (
     JSON,
     STACK,
     VERBOSE,
     YES,
     Cancelled,
+    embedded_real_node,
     engine_output,
     on_embedded_cluster,
     op_counts,
@@ -50,15 +54,17 @@ NO_SMOKE = typer.Option(False, "--no-smoke", help="Skip the smoke checks.")
 def _smoke(
     context: Context, target: ProjectStack, base_url: str | None, skip: bool, quiet: bool
 ) -> release.SmokeCheck | None:
-    """A smoke check of one service against the stack's outputs (or `base_url`). Refused up
-    front, before anything is applied, where it could only fail: the outputs' in-cluster URLs
-    on the embedded cluster, whose simulated pods serve nothing."""
+    """A smoke check of one service against the stack's outputs (or `base_url`). On the
+    embedded real node the outputs' in-cluster URLs are reached through the Services'
+    ClusterIPs. Refused up front, before anything is applied, where it could only fail: on a
+    simulated node, whose pods serve nothing."""
     if skip:
         return None
-    if base_url is None and on_embedded_cluster(context, target.stack):
+    real = embedded_real_node(context, target.stack) if base_url is None else None
+    if base_url is None and real is None and on_embedded_cluster(context, target.stack):
         raise BadInput(
-            f"stack {target.stack} runs on the embedded cluster, whose pods run no containers, so its "
-            "services' in-cluster URLs cannot answer a smoke check: pass --base-url URL where the apps "
+            f"stack {target.stack} runs on the embedded cluster's simulated node, whose pods run no containers, "
+            "so its services' in-cluster URLs cannot answer a smoke check: pass --base-url URL where the apps "
             "run (for example the stand-in, `python -m azora.standin`), or --no-smoke"
         )
 
@@ -66,7 +72,9 @@ def _smoke(
         outputs = {key: value.value for key, value in target.handle.outputs().items()}
         try:
             targets = [t for t in targets_from_outputs(outputs, base_url, preview) if t.service == service]
-        except SmokeInputError as exc:
+            if real is not None:
+                targets = host_targets(targets, api_for(real))
+        except (SmokeInputError, ClusterError) as exc:
             return [str(exc)]
         results = run_checks(targets, RetryPolicy())
         if not quiet:

@@ -23,7 +23,7 @@ from azora.config.errors import ConfigError
 from azora.config.load import load_stack_file
 from azora.console import err, out
 from azora.context import Context, of
-from azora.errors import BadInput
+from azora.errors import AzoraError, BadInput
 from azora.junit import write_junit
 from azora.smoke import (
     OutputsReader,
@@ -130,10 +130,26 @@ def _targets(
         # Only explicit URLs: no need for outputs at all.
         return [Target(name, url) for name, url in explicit.items()]
     outputs = _outputs(stack, base_url, outputs_file, read_outputs, context)
-    targets = {t.service: t for t in targets_from_outputs(outputs, base_url, preview)}
+    found = targets_from_outputs(outputs, base_url, preview)
+    if base_url is None and outputs_file is None:
+        found = _reachable(stack, found, context)
+    targets = {t.service: t for t in found}
     for name, url in explicit.items():
         targets[name] = Target(name, url)
     return list(targets.values())
+
+
+def _reachable(stack: str, targets: list[Target], context: Context) -> list[Target]:
+    """On the embedded real node, in-cluster URLs through the Services' ClusterIPs."""
+    from azora.cluster.lifecycle import api_for
+    from azora.cluster.services import host_targets
+    from azora.commands.stack import embedded_real_node
+
+    try:
+        layout = embedded_real_node(context, stack)
+        return host_targets(targets, api_for(layout)) if layout is not None else targets
+    except (AzoraError, ConfigError) as exc:
+        raise SmokeInputError(f"stack {stack}: {exc}") from None
 
 
 def _outputs(

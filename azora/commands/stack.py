@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -19,8 +20,9 @@ from pulumi import automation as auto
 from rich.markup import escape
 
 from azora import progress as live
-from azora.cluster.layout import ClusterError
-from azora.cluster.lifecycle import check_target, embedded_layout
+from azora.cluster.layout import ClusterError, Layout
+from azora.cluster.lifecycle import check_target, embedded_layout, ingress_url, real_node
+from azora.cluster.node import NodePaths
 from azora.config.errors import ConfigError
 from azora.config.load import load_stack_file, resolve_kubeconfig
 from azora.config.model import StackConfig
@@ -73,12 +75,40 @@ def open_stack(
     toolchain = ensure_toolchain(err) if build else find_toolchain()
     if toolchain is None:
         raise EngineError(TOOLS_HINT)
-    return ProjectStack(ctx.project, stack, config.environment, toolchain, repair_state=repair_state)
+    target = ProjectStack(ctx.project, stack, config.environment, toolchain, repair_state=repair_state)
+    layout = real_node(kubeconfig) if needs_cluster and kubeconfig is not None else None
+    if layout is not None:
+        target.before_update = lambda: import_stack_images(target, layout, toolchain.bin_dir / "pause")
+    return target
+
+
+def import_stack_images(target: ProjectStack, layout: Layout, pause_binary: Path) -> None:
+    """Before an update on the embedded real node: containerd holds every image the stack file
+    names (built from Debian packages and the stand-in, cached by content; see azora.images).
+    An image that cannot be made is refused here, before the engine applies anything."""
+    from azora.images import ensure_stack_images
+
+    try:
+        config = load_stack_file(target.stack_file)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    ensure_stack_images(
+        config,
+        str(NodePaths(layout).containerd_socket),
+        pause_binary,
+        progress=lambda line: err.print(f"  {escape(line)}", highlight=False),
+    )
 
 
 def on_embedded_cluster(ctx: Context, stack: str) -> bool:
     kubeconfig = resolve_kubeconfig(stack_config(ctx, stack), ctx.project.root)
     return kubeconfig is not None and embedded_layout(kubeconfig) is not None
+
+
+def embedded_real_node(ctx: Context, stack: str) -> Layout | None:
+    """The embedded cluster with a real node that the stack targets, or None."""
+    kubeconfig = resolve_kubeconfig(stack_config(ctx, stack), ctx.project.root)
+    return real_node(kubeconfig) if kubeconfig is not None else None
 
 
 def stack_outputs(stack: str, context: Context) -> dict[str, Any]:
@@ -130,6 +160,8 @@ def preview_then_confirm(target: ProjectStack, question: str, yes: bool, quiet: 
 def apply_with_progress(
     target: ProjectStack, message: str, as_json: bool, verbose: bool, title: str | None = None
 ) -> auto.UpResult:
+    if target.before_update is not None:
+        target.before_update()
     with live.progress_view(err, title or f"applying {target.stack}", enabled=not as_json) as view:
         return run_update(target.handle, target.stack, message, view, engine_output(verbose))
 
@@ -214,3 +246,6 @@ def up_command(
     else:
         out.print("outputs:")
         out.print_json(data=outputs)
+        layout = embedded_real_node(of(ctx), stack)
+        if layout is not None:
+            out.print(f"open the web frontend (the active colour's pods): {ingress_url(layout)}")

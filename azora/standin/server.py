@@ -235,6 +235,10 @@ class _Handler(AppRoutes):
                     self.send_header("Set-Cookie", cookie)
             else:
                 self.send_header(key, value)
+        if self.identity is not None:
+            # Who answered, on every reply: a load test records which release served each request.
+            self.send_header("X-Azora-Version", self.identity.version)
+            self.send_header("X-Azora-Color", self.identity.color)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()

@@ -41,10 +41,27 @@ def test_credentials(tmp_path: Path) -> None:
     assert "kubernetes.default.svc" in names.get_values_for_type(x509.DNSName)
 
     tokens = pki.tokens()
-    assert set(tokens) == {"admin", "kube-controller-manager", "kube-scheduler", "kwok"}
-    assert len(set(tokens.values())) == 4 and all(len(t) >= 40 for t in tokens.values())
+    assert set(tokens) == {
+        "admin",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "kubelet",
+        "kube-proxy",
+        "coredns",
+    }
+    assert len(set(tokens.values())) == 7 and all(len(t) >= 40 for t in tokens.values())
     lines = pki.token_file.read_text().splitlines()
     assert f'{tokens["admin"]},azora-admin,azora-admin,"system:masters"' in lines
+    # The node's identities: the Node authorizer knows kubelet by this user and group.
+    assert f'{tokens["kubelet"]},system:node:azora-node-0,system:node:azora-node-0,"system:nodes"' in lines
+    assert f'{tokens["kube-proxy"]},system:kube-proxy,system:kube-proxy,"system:node-proxiers"' in lines
+    # The certificate the API server shows kubelet: issued by the CA, for client auth.
+    client = x509.load_pem_x509_certificate(pki.kubelet_client_cert.read_bytes())
+    client.verify_directly_issued_by(ca)
+    usage = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert stat.S_IMODE(pki.kubelet_client_key.stat().st_mode) == 0o600
 
     config = yaml.safe_load(layout.kubeconfig.read_text())
     cluster = config["clusters"][0]["cluster"]

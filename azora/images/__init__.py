@@ -1,0 +1,135 @@
+"""Container images for the embedded cluster's node, built here from Debian packages (there is
+no registry to pull from) and imported into its containerd under the names the stack uses.
+
+- plan.py: which references a stack names (`images_for`), checked before anything is built;
+- rootfs.py: the Debian layer (mmdebstrap), build.py: the stand-in and pause images,
+  oci.py: deterministic layers and the OCI archive, cache.py: the content-keyed cache;
+- containerd.py: `ctr images import` and `ctr images tag` into the `k8s.io` namespace.
+
+    ensure_stack_images(config, address, pause_binary, progress) -> ImageReport
+    ensure_pause_image(address, pause_binary) -> ImageResult
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from azora.images.build import PAUSE_IMAGE, STANDIN_IMAGE, BuiltImage, build_pause_image, build_standin_image
+from azora.images.containerd import import_image
+from azora.images.errors import ImageError, ImageRefError
+from azora.images.plan import ImageSource, images_for
+
+if TYPE_CHECKING:
+    from azora.config.model import StackConfig
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One image: built (or taken from the cache) and present in containerd under `refs`."""
+
+    ref: str  # the name the archive gives it
+    refs: tuple[str, ...]  # every name it has in containerd after the import (ref first)
+    digest: str  # manifest digest
+    size: int  # archive bytes
+    cache_hit: bool
+    build_seconds: float
+    import_seconds: float
+    imported: bool  # False: containerd already had it under `ref`
+    tagged: tuple[str, ...]  # names that were added or moved
+    packages: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        how = "cached" if self.cache_hit else "built"
+        did = "imported" if self.imported else "already imported"
+        tags = f", {len(self.tagged)} name(s) tagged" if self.tagged else ""
+        return (
+            f"{self.ref} {self.digest[7:19]} ({self.size / 2**20:.1f} MiB): {how} in {self.build_seconds:.2f} s, "
+            f"{did}{tags} in {self.import_seconds:.2f} s"
+        )
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    """What ensure_stack_images did: the pause image and the stand-in under the stack's names."""
+
+    pause: ImageResult
+    standin: ImageResult
+
+    @property
+    def build_seconds(self) -> float:
+        return self.pause.build_seconds + self.standin.build_seconds
+
+    @property
+    def import_seconds(self) -> float:
+        return self.pause.import_seconds + self.standin.import_seconds
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.pause.cache_hit and self.standin.cache_hit
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _ensure(address: str, image: BuiltImage, refs: Sequence[str], snapshotter: str | None) -> ImageResult:
+    done = import_image(address, image, refs, snapshotter=snapshotter)
+    names = (image.ref, *sorted(set(refs) - {image.ref}))
+    return ImageResult(
+        image.ref, names, image.digest, image.size, image.cache_hit, image.seconds,
+        done.seconds, done.imported, done.tagged, image.packages,
+    )  # fmt: skip
+
+
+def ensure_pause_image(
+    containerd_address: str,
+    pause_binary: Path,
+    *,
+    progress: Progress = _quiet,
+    cache: Path | None = None,
+    snapshotter: str | None = None,
+) -> ImageResult:
+    """Build (or take from the cache) PAUSE_IMAGE from the static pause binary and import it."""
+    result = _ensure(containerd_address, build_pause_image(pause_binary, cache), (), snapshotter)
+    progress(f"images: {result.summary()}")
+    return result
+
+
+def ensure_stack_images(
+    config: StackConfig,
+    containerd_address: str,
+    pause_binary: Path,
+    progress: Progress = _quiet,
+    *,
+    cache: Path | None = None,
+    snapshotter: str | None = None,
+) -> ImageReport:
+    """Make containerd hold the pause image and the stand-in under every reference the stack
+    names. Checks the references first: ImageRefError before anything is built or imported."""
+    refs = images_for(config)
+    pause = ensure_pause_image(
+        containerd_address, pause_binary, progress=progress, cache=cache, snapshotter=snapshotter
+    )
+    image = build_standin_image(cache, progress)
+    standin = _ensure(containerd_address, image, list(refs), snapshotter)
+    progress(f"images: {standin.summary()}")
+    return ImageReport(pause, standin)
+
+
+__all__ = [
+    "PAUSE_IMAGE",
+    "STANDIN_IMAGE",
+    "ImageError",
+    "ImageRefError",
+    "ImageReport",
+    "ImageResult",
+    "ImageSource",
+    "ensure_pause_image",
+    "ensure_stack_images",
+    "images_for",
+]

@@ -1,0 +1,144 @@
+"""How long do the embedded cluster's images take to build and import, cold and warm?
+
+    .venv/bin/python benchmarks/images.py [--address SOCK] [--pause PATH] [--keep]
+
+Times, in seconds:
+
+- cold build: the stand-in image into an empty cache directory (mmdebstrap downloads and
+  unpacks the Debian packages; the layers and the archive are written);
+- warm build: the same again (a cache hit: hashing the stand-in's sources, reading meta.json);
+- pause build: the pause image from a static binary (`--pause`, or a stand-in pause built here
+  with `CGO_ENABLED=0 go build`);
+- import: both images and the local stack's names into containerd: first into an empty one
+  (import, unpack, tag), then again (one `ctr images ls`, nothing to do).
+
+Without `--address`, a throwaway containerd (needs root) runs under a temporary directory that is
+unmounted and removed at the end. A plain script, not a test: the figures depend on the machine
+and on the Debian mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without relying on the editable install
+
+from azora.config.load import load_stack_file  # noqa: E402
+from azora.images import build, ensure_stack_images  # noqa: E402
+from azora.images.containerd import ctr_command  # noqa: E402
+
+PAUSE_GO = """package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	<-signals
+}
+"""
+CONFIG = """version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.internal.v1.opt"]  # it would create /opt/containerd
+[grpc]
+  address = "{d}/c.sock"
+[ttrpc]
+  address = "{d}/c.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{d}/cni"
+    conf_dir = "{d}/cni"
+"""
+
+
+def build_pause(directory: Path) -> Path:
+    (directory / "main.go").write_text(PAUSE_GO)
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "", "GOTOOLCHAIN": "local"}
+    subprocess.run([go, "build", "-o", "pause", "main.go"], cwd=directory, env=env, check=True)
+    return directory / "pause"
+
+
+@contextmanager
+def throwaway_containerd(directory: Path) -> Iterator[str]:
+    (directory / "cni").mkdir()
+    (directory / "config.toml").write_text(CONFIG.format(d=directory, pause=build.PAUSE_IMAGE))
+    address = str(directory / "c.sock")
+    with open(directory / "containerd.log", "w") as log:
+        process = subprocess.Popen(["containerd", "--config", str(directory / "config.toml")], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run(ctr_command(address, "version"), capture_output=True).returncode != 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"containerd did not start; see {directory / 'containerd.log'}")
+            time.sleep(0.2)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        for point in sorted((p for p in mounts if p.startswith(f"{directory}/")), key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", point], check=False)
+
+
+def timed(label: str, action: Callable[[], object]) -> float:
+    started = time.monotonic()
+    action()
+    seconds = time.monotonic() - started
+    print(f"{label:<44} {seconds:8.3f} s", flush=True)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--address", help="an existing containerd's socket (default: start a throwaway one)")
+    parser.add_argument("--pause", type=Path, help="a static pause binary (default: build one with Go)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="azimg-bench-", dir="/tmp"))
+    cache = work / "cache"
+    try:
+        images: list[build.BuiltImage] = []
+        timed("cold build (empty cache, mmdebstrap)", lambda: images.append(build.build_standin_image(cache)))
+        timed("warm build (cache hit)", lambda: images.append(build.build_standin_image(cache)))
+        cold, warm = images
+        print(f"  stand-in {cold.digest[:19]}: archive {cold.size / 2**20:.1f} MiB, {len(cold.packages)} packages")
+        print(f"  cache hits: cold {cold.cache_hit}, warm {warm.cache_hit}")
+        pause = args.pause or build_pause(work)
+        timed("pause build", lambda: build.build_pause_image(pause, cache))
+        config = load_stack_file(ROOT / "Pulumi.local.yaml")
+        with throwaway_containerd(work) if args.address is None else _given(args.address) as address:
+            timed("import into containerd (first)", lambda: ensure_stack_images(config, address, pause, cache=cache))
+            timed("import again (nothing to do)", lambda: ensure_stack_images(config, address, pause, cache=cache))
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+@contextmanager
+def _given(address: str) -> Iterator[str]:
+    yield address
+
+
+if __name__ == "__main__":
+    sys.exit(main())
