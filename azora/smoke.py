@@ -375,3 +375,28 @@ def junit_cases(results: Sequence[Result], stack: str) -> list[Case]:
             )
         )
     return cases
+
+
+# --------------------------------------------------------------------------- application sample
+
+SAMPLE_REQUESTS = 50
+
+
+def application_url(health_url: str) -> str:
+    """The service's root on the same host: an application request (the health path is not)."""
+    return urlunsplit(urlsplit(health_url)._replace(path="/", query=""))
+
+
+def sample_application(target: Target, count: int = SAMPLE_REQUESTS, timeout: float = 3.0) -> str | None:
+    """`count` application requests, each on a new connection (so each is balanced afresh by
+    the Service). Returns what failed (5xx or no answer), or None. A health check passes on a
+    release whose requests fail; this sees the failures users would."""
+    from azora.traffic import fetch  # the same request the live tests' load generator sends
+
+    url = application_url(target.url)
+    samples = [fetch(url, timeout) for _ in range(count)]
+    bad = [s for s in samples if not s.ok]
+    if not bad:
+        return None
+    kinds = sorted({s.error.split(":")[0] if s.error else f"HTTP {s.status}" for s in bad})
+    return f"{target.service}: {len(bad)} of {count} application requests to {url} failed ({', '.join(kinds)})"

@@ -39,6 +39,7 @@ from components import labels
 RUN_AS_USER = 10001
 # The provider returns from a create or update without its own readiness wait.
 SKIP_AWAIT = "pulumi.com/skipAwait"
+PRE_STOP_SECONDS = 5
 
 
 class BlueGreenServiceArgs(TypedDict):
@@ -226,6 +227,11 @@ class BlueGreenService(pulumi.ComponentResource):
                 failure_threshold=3,
             ),
             security_context=container_security_context(),
+            # A pod being stopped keeps serving this long: the Service's endpoints and every
+            # node's proxy rules drop it first, so no request reaches a process that has exited.
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))
+            ),
             # A read-only root filesystem still needs somewhere to write temporary files.
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
@@ -253,6 +259,7 @@ class BlueGreenService(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
                 revision_history_limit=5,
+                progress_deadline_seconds=svc.progress_deadline_seconds,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector(self._svc_name, color)),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",

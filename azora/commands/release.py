@@ -44,7 +44,15 @@ from azora.engine import EngineError, ProjectStack, run_preview
 from azora.errors import BadInput
 from azora.progress import changes as resource_changes
 from azora.progress import progress_view
-from azora.smoke import RetryPolicy, SmokeInputError, run_checks, summary_line, targets_from_outputs
+from azora.smoke import (
+    SAMPLE_REQUESTS,
+    RetryPolicy,
+    SmokeInputError,
+    run_checks,
+    sample_application,
+    summary_line,
+    targets_from_outputs,
+)
 
 SERVICE = typer.Option(..., "--service", help="The service.", show_default=False)
 BASE_URL = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>.")
@@ -80,7 +88,15 @@ def _smoke(
         if not quiet:
             for result in results:
                 err.print(summary_line(result))
-        return [f"{r.target.service}: {r.error}" for r in results if not r.ok]
+        failures = [f"{r.target.service}: {r.error}" for r in results if not r.ok]
+        if not failures and not preview:
+            # After a switch: the requests users now send must not fail (a health check passes on
+            # a release whose application answers 5xx).
+            failures = [f for t in targets if (f := sample_application(t)) is not None]
+            if not quiet:
+                for sampled in targets:
+                    err.print(f"{sampled.service}: {SAMPLE_REQUESTS} application requests sampled")
+        return failures
 
     return check
 

@@ -162,6 +162,12 @@ class ServiceConfig(Model):
         default=False, description="`azora deploy` promotes on its own after preview smoke passes."
     )
     health_path: str = Field(description="HTTP path for probes and smoke checks.")
+    progress_deadline_seconds: Annotated[int, Field(ge=10, le=3600)] = Field(
+        default=600,
+        description="Seconds a release's pods may take to become ready before its Deployment reports "
+        "ProgressDeadlineExceeded and the update fails, naming the Deployment (Kubernetes' "
+        "progressDeadlineSeconds).",
+    )
     resources: Resources = Field(description="Requests and limits per pod.")
     autoscaling: Autoscaling | None = Field(default=None, description="Optional HPA on the active colour.")
     env: dict[str, str] = Field(

@@ -8,16 +8,19 @@ kubernetes provider talking to the real API server.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from azora.cluster import processes
+from azora.cluster import network, processes
 from azora.cluster.api import Api
 from azora.cluster.components import COMPONENTS
 from azora.cluster.layout import Layout
@@ -27,6 +30,39 @@ from azora.toolchain import CLUSTER_GROUP, PULUMI_GROUP, Toolchain
 from tests.conftest import required_toolchain
 
 AZORA = Path(sys.executable).parent / "azora"
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def _lines(*argv: str) -> list[str]:
+    done = subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=30)
+    return sorted(line for line in done.stdout.splitlines() if line.strip())
+
+
+def host_state() -> dict[str, Any]:
+    """What a real node may change on this machine, to compare before and after: sysctls,
+    network interfaces, routes, iptables rules of both families, mounts, cgroups,
+    containerd's shim directory and the node record."""
+    return {
+        "sysctls": {name: network.read_sysctl(name) for name in network.SYSCTLS},
+        "links": sorted(link["ifname"] for link in json.loads(subprocess.check_output(["ip", "-j", "link"]))),
+        "routes": _lines("ip", "route", "show", "table", "all"),
+        "iptables": {
+            binary: {table: _lines(binary, "-w", "-t", table, "-S") for table in network.TABLES}
+            for binary in network.IPTABLES
+        },
+        "mounts": sorted(part.mountpoint for part in psutil.disk_partitions(all=True)),
+        "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").glob("*/azora")),
+        "run_containerd": Path("/run/containerd").exists(),
+        "node_record": network.HOST_RECORD.exists(),
+    }
 # The session's cluster stops itself after this long even if pytest dies.
 CLUSTER_LIFETIME_SECONDS = 2400
 
@@ -39,6 +75,12 @@ def live_toolchain() -> Toolchain:
 @pytest.fixture(scope="session")
 def live_cluster(live_toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
     layout = Layout(tmp_path_factory.mktemp("live-cluster"))
+    before = host_state()
+    holder = network.read_record()
+    assert holder is None, (
+        f"the real node of the cluster in {holder['owner']} holds this machine; the live tests start their "
+        f"own: stop it first (azora cluster down --dir {holder['owner']})"
+    )
     up(layout, live_toolchain.bin_dir, lifetime=CLUSTER_LIFETIME_SECONDS)
     records = [processes.read(layout.record(c.name)) for c in COMPONENTS]
     try:
@@ -47,6 +89,7 @@ def live_cluster(live_toolchain: Toolchain, tmp_path_factory: pytest.TempPathFac
         down(layout, purge=True)
         left = [r.pid for r in records if r is not None and processes.is_running(r)]
         assert left == [], f"cluster processes still running after down: {left}"
+        assert host_state() == before, "the session's cluster left something on this machine"
 
 
 class LiveProject:
@@ -109,6 +152,12 @@ class LiveProject:
             for endpoint in piece.get("endpoints") or []
             if (endpoint.get("conditions") or {}).get("ready")
         )
+
+    def service_url(self, service: str, path: str = "/") -> str:
+        """The Service's ClusterIP URL, which this host reaches through kube-proxy."""
+        found = self.api.get(self.ns_path("v1", "services", service))
+        assert found is not None, f"no Service {service} in {self.namespace}"
+        return f"http://{found['spec']['clusterIP']}:{found['spec']['ports'][0]['port']}{path}"
 
     def pod_colors(self, names: list[str]) -> set[str]:
         colors = set()

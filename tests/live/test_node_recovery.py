@@ -1,0 +1,116 @@
+"""The real node recovers from kill -9 without a person, under steady traffic: of containerd,
+of kubelet (the supervisor restarts them; the containers run on meanwhile), and of a pod's
+process (kubelet restarts the container). Each phase's failed requests are reported.
+
+A stack of one service (payment) in a namespace of its own, so the phases are quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from azora.cluster import processes
+from azora.cluster.layout import Layout
+from azora.cluster.node import NodePaths
+from azora.engine import ScratchStack
+from azora.toolchain import Toolchain
+from azora.traffic import Traffic, summarize
+from tests.live.conftest import LiveProject, wait_for
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def project(live_toolchain: Toolchain, live_cluster: Layout) -> Iterator[LiveProject]:
+    namespace = "live-node-recovery"
+
+    def one_service(azora: dict[str, Any]) -> None:
+        azora["kubeconfig"] = str(live_cluster.kubeconfig)
+        azora["namespace"] = namespace
+        azora["services"] = {"payment": azora["services"]["payment"]}
+        azora["status"] = {"payment": azora["status"]["payment"]}
+
+    live = LiveProject(ScratchStack("local", live_toolchain, edit=one_service), live_cluster, namespace)
+    try:
+        done = live.azora("up", "--stack", "local", "--yes")
+        assert done.returncode == 0, done.stderr
+        yield live
+    finally:
+        live.scratch.close()
+
+
+def _restarted(layout: Layout, name: str, old_pid: int) -> bool:
+    record = processes.read(layout.record(name))
+    return record is not None and record.pid != old_pid and processes.is_running(record)
+
+
+def _kill_component(layout: Layout, name: str) -> None:
+    record = processes.read(layout.record(name))
+    assert record is not None and processes.is_running(record), f"{name} is not running"
+    os.kill(record.pid, signal.SIGKILL)  # by the pid its record names
+    assert wait_for(lambda: _restarted(layout, name, record.pid), 60), f"{name} was not restarted"
+
+
+def _container_pid(layout: Layout, container_id: str) -> int:
+    """The container's main process, as containerd reports it."""
+    listing = subprocess.run(
+        ["ctr", "--address", str(NodePaths(layout).containerd_socket), "-n", "k8s.io", "tasks", "ls"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in listing.splitlines()[1:]:
+        task, pid, *_ = line.split()
+        if task == container_id:
+            return int(pid)
+    raise AssertionError(f"no task {container_id} in:\n{listing}")
+
+
+def _payment_pod(project: LiveProject) -> dict[str, Any]:
+    pods = project.items("v1", "pods", labelSelector="app.kubernetes.io/name=payment,azora.io/color=blue")
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+def _restarts(project: LiveProject) -> int:
+    statuses = _payment_pod(project)["status"].get("containerStatuses") or [{}]
+    return int(statuses[0].get("restartCount", 0))
+
+
+def test_kill_9_of_containerd_kubelet_and_a_pod_under_traffic(project: LiveProject) -> None:
+    layout = project.layout
+    marks: list[tuple[str, float]] = []
+    with Traffic(project.service_url("payment"), 50) as load:
+        time.sleep(2.0)
+        for component in ("containerd", "kubelet"):
+            marks.append((component, time.monotonic()))
+            _kill_component(layout, component)
+            time.sleep(3.0)
+        marks.append(("pod", time.monotonic()))
+        pod = _payment_pod(project)
+        container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+        restarts = _restarts(project)
+        os.kill(_container_pid(layout, container_id), signal.SIGKILL)
+        assert wait_for(lambda: _restarts(project) > restarts, 60), "kubelet did not restart the container"
+        assert wait_for(lambda: project.ready_pods("payment") != [], 60), "the pod did not turn ready again"
+        time.sleep(3.0)
+        marks.append(("end", time.monotonic()))
+    samples = load.stop()
+    phases: dict[str, dict[str, object]] = {}
+    for (name, start), (_, end) in zip(marks, marks[1:], strict=False):
+        phases[name] = summarize([s for s in samples if start <= s.sent < end]).as_dict()
+    print(f"kill -9 under load: {json.dumps(phases)}")
+    # containerd and kubelet are not in the request path: their pods run on while they restart.
+    assert phases["containerd"]["failed"] == 0, phases
+    assert phases["kubelet"]["failed"] == 0, phases
+    # The pod's own death fails requests until it is ready again; then the service recovers.
+    tail = [s for s in samples if s.sent >= marks[-1][1] - 2.0]
+    assert tail and all(s.ok for s in tail), summarize(tail)
