@@ -115,7 +115,7 @@ def test_smoke_reaches_the_deployed_pods(project: LiveProject) -> None:
     for name, result in results.items():
         assert result["ok"], result
         assert result["version"] == config[name]["versions"]["blue"], result
-        assert result["color"] == "blue"
+        assert result["colour"] == "blue"
 
 
 class EndpointWatcher:
