@@ -63,6 +63,8 @@ def host_state() -> dict[str, Any]:
         "run_containerd": Path("/run/containerd").exists(),
         "node_record": network.HOST_RECORD.exists(),
     }
+
+
 # The session's cluster stops itself after this long even if pytest dies.
 CLUSTER_LIFETIME_SECONDS = 2400
 

@@ -17,7 +17,7 @@ import yaml
 from azora.cluster import network
 from azora.cluster.components import components_for
 from azora.cluster.layout import PORT_NAMES, REAL, SIMULATED, ClusterError, Layout
-from azora.cluster.node import NodePaths, cni_config, containerd_config, corefile, kubelet_config, kube_proxy_argv
+from azora.cluster.node import NodePaths, cni_config, containerd_config, corefile, kube_proxy_argv, kubelet_config
 from azora.cluster.services import service_of
 from azora.images import PAUSE_IMAGE
 from azora.smoke import Target, application_url, sample_application
