@@ -4,8 +4,12 @@
 engine alone (`pulumi up --skip-preview` with the policy pack, on the same stack, changing nothing).
 
 Starts its own cluster in a temporary directory (stopped at the end, and after --lifetime in
-any case) and a scratch copy of the local stack. Aims: promote within 4 s, rollback within 5 s
-(the seeds' rollback target was 2 minutes). Run: `.venv/bin/python benchmarks/live.py [--repeat 3]`.
+any case) and a scratch copy of the local stack. With the real node (the default) the pods run
+in containers, and every switch and rollback runs under steady load through the Service
+(azora.traffic, --rate requests a second, each on a new connection): the report gives the rate
+held and the failed requests. Aims: promote within 4 s, rollback within 5 s (the seeds'
+rollback target was 2 minutes), no failed request.
+Run: `.venv/bin/python benchmarks/live.py [--repeat 3] [--node real|simulated]`.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from azora.cluster.api import Api
-from azora.cluster.layout import Layout
+from azora.cluster.layout import REAL, SIMULATED, Layout
 from azora.cluster.lifecycle import api_for, down, up
 from azora.engine import POLICY_PACK, ScratchStack
 from azora.toolchain import CLUSTER_GROUP, PULUMI_GROUP, ensure_toolchain
+from azora.traffic import Traffic, summarize
 
 AZORA = Path(sys.executable).parent / "azora"
 NAMESPACE = "bench-live"
@@ -69,11 +74,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--lifetime", type=float, default=1800, help="Stop the cluster after this many seconds.")
+    parser.add_argument("--node", choices=(REAL, SIMULATED), default=REAL)
+    parser.add_argument("--rate", type=float, default=60, help="Requests a second during switches (real node).")
     args = parser.parse_args()
     toolchain = ensure_toolchain(groups=(PULUMI_GROUP, CLUSTER_GROUP))
     layout = Layout(Path(tempfile.mkdtemp(prefix="azora-bench-live-")))
     started = time.monotonic()
-    up(layout, toolchain.bin_dir, lifetime=args.lifetime)
+    up(layout, toolchain.bin_dir, lifetime=args.lifetime, node=args.node)
     cluster_up = time.monotonic() - started
     api = api_for(layout)
 
@@ -98,6 +105,23 @@ def main() -> None:
         return run
 
     kubectl = shutil.which("kubectl")
+    loads = []
+
+    def under_load(action: Callable[[], None]) -> Callable[[], None]:
+        """The action while `--rate` requests a second go through the Service (real node)."""
+        if args.node != REAL:
+            return action
+
+        def run() -> None:
+            service = api.get(f"/api/v1/namespaces/{NAMESPACE}/services/{SERVICE}") or {}
+            url = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/"
+            with Traffic(url, args.rate) as load:
+                time.sleep(1.0)
+                action()
+                time.sleep(2.0)  # until the old colour's pods are gone from the rules
+            loads.append(summarize(load.stop()))
+
+        return run
 
     def patch(color: str) -> Callable[[], None]:
         body = {"spec": {"selector": {"azora.io/color": color}}}
@@ -130,10 +154,9 @@ def main() -> None:
             # The floor: the same selector change by hand, there and back (both colours are up).
             floors.append(_timed(patch("green"), api, "green"))
             floors.append(_timed(patch("blue"), api, "blue"))
-            switches.append(
-                _timed(azora("promote", "--stack", "local", "--service", SERVICE, "--yes", "--no-smoke"), api, "green")
-            )
-            rollbacks.append(_timed(azora("rollback", "--stack", "local", "--yes"), api, "blue"))
+            promote = azora("promote", "--stack", "local", "--service", SERVICE, "--yes", "--no-smoke")
+            switches.append(_timed(under_load(promote), api, "green"))
+            rollbacks.append(_timed(under_load(azora("rollback", "--stack", "local", "--yes")), api, "blue"))
         engine = []
         pulumi = [str(toolchain.bin_dir / "pulumi"), "up", "--yes", "--skip-preview", "--stack", "local"]
         for _ in range(args.repeat):
@@ -156,7 +179,10 @@ def main() -> None:
         return text + (f"   ({serving / aim:.2f} of the {aim:.0f} s aim)" if aim else "")
 
     floor = statistics.median(v[1] for v in floors)
-    print(f"local stack (6 services, {NAMESPACE}), embedded cluster, file backend; medians of {args.repeat}")
+    print(
+        f"local stack (6 services, {NAMESPACE}), embedded cluster with a {args.node} node, file backend; "
+        f"medians of {args.repeat}"
+    )
     print(f"cluster up (cold start)  {cluster_up:6.2f} s")
     print(f"up from empty            {up_returned:6.2f} s")
     print(row("deploy (idle colour)", deploys))
@@ -172,6 +198,15 @@ def main() -> None:
         f"rollback {rollback - statistics.median(engine):+.2f} s"
     )
     print(f"seeds' rollback target {SEED_ROLLBACK_TARGET:.0f} s: ours is {SEED_ROLLBACK_TARGET / rollback:.1f}x faster")
+    if loads:
+        held = statistics.median(load.rate for load in loads)
+        failed = sum(load.failed for load in loads)
+        total = sum(load.requests for load in loads)
+        cuts = sum(1 for load in loads if len(load.versions) == 2)
+        print(
+            f"under load ({len(loads)} switches and rollbacks): {held:.1f} requests/s held (median), "
+            f"{failed} of {total} requests failed, {cuts} of {len(loads)} were one clean cut"
+        )
 
 
 if __name__ == "__main__":
