@@ -15,7 +15,9 @@ Base URL convention: with a base URL, every service is reached at
 `<base>/<Service name><healthPath>`, e.g. `http://gw/auth/health`, `http://gw/web/api/health`,
 and the preview Services at `http://gw/auth-preview/health`: one gateway that routes a path
 prefix per Kubernetes Service (what the stand-in in azora/standin serves, and what a
-path-routing ingress or a port-forwarded gateway gives).
+path-routing ingress or a port-forwarded gateway gives; on the embedded real node, the
+ingress's bare address: its web pods pass `/<Service>/...` on to the API gateway, which routes
+it to that Service, azora/standin/upstreams.py).
 
 A health response is healthy when it is a 2xx (redirects are not followed: a health URL
 that redirects to a login page is broken, not healthy), its JSON `status`, if any, is not a
@@ -31,7 +33,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -70,6 +72,9 @@ class Target:
     url: str
     expected_version: str | None = None
     expected_colour: str | None = None
+    # Why nothing may answer, added to a failure without a response (a preview Service with no
+    # pods behind it). Not part of what the target is, so not compared.
+    hint: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -179,11 +184,19 @@ def targets_from_outputs(outputs: Mapping[str, Any], base_url: str | None, previ
             if base_url
             else _swap_host(info.health_url, name, service_name)
         )
-        targets.append(Target(name, url, info.versions.get(colour), colour))
+        hint = _preview_hint(name, service_name, colour) if preview else None
+        targets.append(Target(name, url, info.versions.get(colour), colour, hint))
     if not targets:
         what = "no service has a preview Service" if preview else "the outputs list no services"
         raise SmokeInputError(f"stack outputs: {what}")
     return targets
+
+
+def _preview_hint(name: str, service_name: str, colour: str) -> str:
+    return (
+        f"{service_name} selects the idle colour {colour}: no ready pods until "
+        f"`azora deploy --service {name} --version V` scales it up, or with previewReplicas > 0"
+    )
 
 
 def outputs_from_config(config: StackConfig) -> dict[str, Any]:
@@ -260,6 +273,8 @@ def check_target(target: Target, policy: RetryPolicy, fetch: Fetch = http_fetch,
         status, latency_ms, error, version, colour = _attempt(target, policy.timeout, fetch)
         ok = error is None
         if ok or attempt > policy.retries:
+            if error is not None and status is None and target.hint:
+                error = f"{error} ({target.hint})"
             return Result(
                 target=target,
                 ok=ok,

@@ -3,8 +3,8 @@
 `down` runs this after kubelet stops and before containerd stops; `down --purge` runs it too,
 also when every process was killed with SIGKILL and nothing answers any more. It finds each
 thing from the node's own records, never by a process name:
-- containerd's task bundles (`<state>/io.containerd.runtime.v2.task/k8s.io/<id>`): a shim's
-  `shim.pid`, trusted only while that process's working directory is the bundle;
+- containerd's task bundles (`<state>/io.containerd.runtime.v2.task/k8s.io/<id>`): a shim is
+  the parent of a bundle's `init.pid`, trusted only while its working directory is a bundle;
 - runc's state under the node's runc root: `runc delete --force` kills a container's
   processes and removes its cgroup;
 - processes still in a cgroup under kubelet's cgroup root (`/azora`), which only this node's
@@ -45,10 +45,14 @@ def container_ids(paths: NodePaths) -> list[str]:
 
 
 def _shim_pid(bundle: Path) -> int | None:
+    """The shim serving a task bundle: containerd 1.6 records no shim pid, so it is the parent
+    of the container's init process, trusted only while its working directory is one of this
+    node's bundles (a shim works in its sandbox's bundle)."""
     try:
-        pid = int((bundle / "shim.pid").read_text().strip())
-        if psutil.Process(pid).cwd() == str(bundle):
-            return pid
+        init = int((bundle / "init.pid").read_text().strip())
+        shim = psutil.Process(init).parent()
+        if shim is not None and Path(shim.cwd()).parent == bundle.parent:
+            return shim.pid
     except (OSError, ValueError, psutil.Error):
         pass
     return None

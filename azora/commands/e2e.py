@@ -1,22 +1,31 @@
-"""`azora e2e --stack S --base-url URL`: the browser suites in headless Chromium; exit = pytest's.
+"""`azora e2e --stack S [--base-url URL]`: the browser suites in headless Chromium; exit = pytest's.
+
+Where the web app is: `--base-url`; without it, for a stack on the embedded cluster's real
+node, that cluster's ingress (`http://127.0.0.1:<port>/`, which sends the bare address to the
+web frontend), checked to answer first. Any other stack needs `--base-url`.
 
 pytest's own exit codes pass through (0 passed, 1 tests failed, 2-5 pytest problems); bad
-input or a missing prerequisite (no Chromium, no pytest-playwright) exits 2 before pytest runs.
+input or a missing prerequisite (no Chromium, no pytest-playwright, no URL, an ingress that
+does not answer) exits 2 before pytest runs.
 """
 
 from __future__ import annotations
 
+import http.client
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
 
 from azora.console import err
-from azora.context import of
+from azora.context import Context, of
 from azora.e2e import SUITES, E2EInputError, E2EPlan, check_plugins, resolve_chromium, run, suite_files
-from azora.errors import BadInput
-from azora.smoke import SmokeInputError, check_url
+from azora.errors import AzoraError, BadInput
+from azora.smoke import check_url
+
+INGRESS_HEALTH = ".azora/ingress/healthz"  # the embedded ingress controller's own endpoint
 
 
 class Suite(StrEnum):
@@ -33,12 +42,63 @@ app = typer.Typer(
 )
 
 
+def base_url_for(context: Context, stack: str, given: str | None) -> str:
+    """The web app's URL: `given` (--base-url) when there is one, else the ingress of the
+    embedded real node the stack targets. BadInput, naming --base-url, when neither exists."""
+    if given is not None:
+        return check_url(given, "--base-url").rstrip("/")
+    from azora.cluster.lifecycle import ingress_url
+    from azora.commands.stack import embedded_real_node  # the engine's imports: only when needed
+
+    try:
+        layout = embedded_real_node(context, stack)
+        url = ingress_url(layout) if layout is not None else None
+    except AzoraError as exc:
+        raise BadInput(f"stack {stack}: {exc}; pass --base-url URL (where the web app is served)") from None
+    if url is None:
+        raise BadInput(
+            f"stack {stack} does not target the embedded cluster's real node, so there is no URL to default to; "
+            "pass --base-url URL (where the web app is served)"
+        )
+    return url.rstrip("/")
+
+
+def check_ingress(base_url: str, timeout: float = 3.0) -> None:
+    """The embedded cluster's ingress answers its health endpoint, else BadInput saying what to do.
+    Asked directly, never through an HTTP proxy from the environment."""
+    parts = urlsplit(base_url)
+    url = f"{base_url}/{INGRESS_HEALTH}"
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request("GET", f"/{INGRESS_HEALTH}")
+        response = connection.getresponse()
+        text = response.read(200).decode("utf-8", "replace").strip()
+        if response.status == 200:
+            return
+        problem = f"HTTP {response.status}" + (f" ({text})" if text else "")
+    except (OSError, http.client.HTTPException) as exc:
+        problem = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    finally:
+        connection.close()
+    raise BadInput(
+        f"the embedded cluster's ingress does not answer at {url}: {problem}; "
+        "see `azora cluster status` (start it with `make up`), or pass --base-url URL"
+    )
+
+
 # A callback rather than a command, so that the mounted `azora e2e --stack S` runs it directly.
 @app.callback(invoke_without_command=True)
 def e2e(
     ctx: typer.Context,
-    stack: str = typer.Option(..., "--stack", help="Stack name; labels the reports.", show_default=False),
-    base_url: str = typer.Option(..., "--base-url", help="Where the web app is served.", show_default=False),
+    stack: str = typer.Option(
+        ..., "--stack", "-s", help="Stack name; labels the reports and lists the services.", show_default=False
+    ),
+    base_url: str | None = typer.Option(
+        None,
+        "--base-url",
+        help="Where the web app is served (default: the embedded cluster's ingress, for a stack on its real node).",
+        show_default=False,
+    ),
     browser_path: str | None = typer.Option(
         None,
         "--browser-path",
@@ -55,17 +115,19 @@ def e2e(
 ) -> None:
     """Run the suites; screenshots, video and trace of failed tests; HTML and JUnit reports."""
     try:
-        check_url(base_url, "--base-url")
+        url = base_url_for(of(ctx), stack, base_url)
+        if base_url is None:
+            check_ingress(url)
         chromium = resolve_chromium(browser_path)
         check_plugins()
         names = tuple(s.value for s in suites)
         suite_files(names)  # fail here, with exit 2, rather than as a pytest collection error
-    except (E2EInputError, SmokeInputError) as exc:
+    except (E2EInputError, BadInput) as exc:  # SmokeInputError is a BadInput
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     plan = E2EPlan(
         stack=stack,
-        base_url=base_url.rstrip("/"),
+        base_url=url,
         chromium=chromium,
         suites=names,
         report_dir=(report_dir or Path("reports") / f"e2e-{stack}").resolve(),

@@ -54,7 +54,9 @@ def make_app(read_outputs: OutputsReader | None = None) -> typer.Typer:
     @app.callback(invoke_without_command=True)
     def smoke(
         ctx: typer.Context,
-        stack: str = typer.Option(..., "--stack", help="Stack name (local, staging, production).", show_default=False),
+        stack: str = typer.Option(
+            ..., "--stack", "-s", help="Stack name (local, staging, production).", show_default=False
+        ),
         base_url: str | None = typer.Option(
             None, "--base-url", help="Reach every service at <URL>/<Service><healthPath>.", show_default=False
         ),

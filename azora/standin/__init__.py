@@ -5,7 +5,9 @@ the embedded cluster, one service per process.
 Modules: `server.py` (HTTP, the two ways to run it), `routes.py` (pages and APIs), `pages.py`
 (the HTML and its data-testid contract), `state.py` (data, rules, switches), `identity.py`
 (one service's identity from its pod's environment), `faults.py` (failure modes chosen by
-version), `metrics.py` (/metrics), `service.py` and `__main__.py` (the processes).
+version), `upstreams.py` (the services one service talks to: web passes `/<service>/...` to the
+API gateway, the gateway to that Service), `metrics.py` (/metrics), `service.py` and
+`__main__.py` (the processes).
 
     with run_standin(unhealthy={"payment"}) as standin:       # every service, one process
         ...standin.base_url...

@@ -11,7 +11,10 @@ python -m azora.standin serve [--listen 0.0.0.0] [--seconds N]
     It listens on 127.0.0.1 unless --listen names an address (a container needs 0.0.0.0).
     Serves the pages and APIs, HEALTH_PATH and /metrics; the version picks failure modes
     (2.1.0-never-ready, -crash-after-<N>s, -errors-<P>pct, -slow-<M>ms: see
-    azora/standin/faults.py). Stops cleanly on SIGTERM; exit code 2 for a bad variable.
+    azora/standin/faults.py). The services it talks to (<PEER>_URL, or in a pod the stacks'
+    talksTo by Service DNS name) get their `/<service>/...` requests forwarded (web to the API
+    gateway, the gateway to each service: azora/standin/upstreams.py). Stops cleanly on
+    SIGTERM; exit code 2 for a bad variable.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from azora.standin.identity import ServiceIdentity
 from azora.standin.server import LOCALHOST, run_standin
 from azora.standin.service import serve as serve_service
 from azora.standin.state import ServiceInfo, default_services, services_from_outputs
+from azora.standin.upstreams import Upstreams
 
 
 def _services(stack: str | None) -> dict[str, ServiceInfo]:
@@ -71,10 +75,11 @@ def serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         identity = ServiceIdentity.from_env()
+        upstreams = Upstreams.from_env(identity.service)
     except ValueError as exc:
         print(f"standin: {exc}", file=sys.stderr)
         return 2
-    return serve_service(identity, host=args.listen, seconds=args.seconds)
+    return serve_service(identity, host=args.listen, seconds=args.seconds, upstreams=upstreams)
 
 
 def main(argv: list[str] | None = None) -> int:

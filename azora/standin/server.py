@@ -8,7 +8,8 @@ Two ways to run it, both serving the pages and APIs of routes.py and /metrics (m
                           `services` (the idle colour behind -preview)
   run_service(identity)   one service, as its pod runs it (`python -m azora.standin serve`):
                           health JSON at identity.health_path, and the failure modes its
-                          version asks for (faults.py)
+                          version asks for (faults.py); with `upstreams`, the path-prefix
+                          routes to the services it talks to (upstreams.py)
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from azora.standin import pages
 from azora.standin.faults import ErrorSchedule, Faults
 from azora.standin.identity import METRICS_PATH, ServiceIdentity
 from azora.standin.metrics import UNMATCHED, Metrics
-from azora.standin.routes import CONTROL_PREFIX, AppRoutes, Reply, match_route
+from azora.standin.routes import CONTROL_PREFIX, MAX_BODY_BYTES, AppRoutes, Reply, match_route
 from azora.standin.state import ServiceInfo, State, Switches, default_services
+from azora.standin.upstreams import Forward, Local, NoRoute, Upstreams
 
 DEFAULT_LIFETIME_SECONDS = 900.0
 LOCALHOST = "127.0.0.1"
@@ -87,10 +89,12 @@ def run_service(
     host: str = LOCALHOST,
     lifetime: float | None = DEFAULT_LIFETIME_SECONDS,
     on_crash: Callable[[], None] | None = None,
+    upstreams: Upstreams | None = None,
     **switches: Any,
 ) -> Iterator[StandIn]:
     """Serve one service on `host`:`identity.port` (0: a free port) until the block exits, or
-    `lifetime` seconds (None: no bound, as in a container).
+    `lifetime` seconds (None: no bound, as in a container). `upstreams`: the peers it forwards
+    `/<service>/...` to (None: only its own routes; `serve` reads them from the environment).
 
     A crash-after-<N>s version calls `on_crash` N seconds after the server started (`serve`
     passes one that exits the process) and then stops serving, as a dead process would.
@@ -101,7 +105,7 @@ def run_service(
     )
     state = State({identity.service: info}, Switches().with_changes(**switches))
     metrics = Metrics(identity.labels())
-    handler = _handler_for(state, metrics, identity, faults)
+    handler = _handler_for(state, metrics, identity, faults, upstreams)
     with _serving(handler, host, identity.port, lifetime) as server:
         crash = None
         if faults.crash_after is not None:
@@ -165,7 +169,11 @@ def _url_host(host: str) -> str:
 
 
 def _handler_for(
-    state: State, metrics: Metrics, identity: ServiceIdentity | None = None, faults: Faults | None = None
+    state: State,
+    metrics: Metrics,
+    identity: ServiceIdentity | None = None,
+    faults: Faults | None = None,
+    upstreams: Upstreams | None = None,
 ) -> type[_Handler]:
     faults = faults or Faults()
 
@@ -176,6 +184,7 @@ def _handler_for(
     Handler.metrics = metrics
     Handler.identity = identity
     Handler.faults = faults
+    Handler.upstreams = upstreams
     Handler.errors = ErrorSchedule(faults.error_percent)
     return Handler
 
@@ -187,6 +196,7 @@ class _Handler(AppRoutes):
     metrics: Metrics
     identity: ServiceIdentity | None  # None: every service in one process
     faults: Faults
+    upstreams: Upstreams | None  # one service's peers, for /<service>/... (None: no prefix routes)
     errors: ErrorSchedule
     server_version = "AzoraStandIn/1.0"
 
@@ -215,6 +225,9 @@ class _Handler(AppRoutes):
     def _answer(self, method: str, path: str) -> Answer:
         if method == "GET" and path == METRICS_PATH:
             return METRICS_PATH, (200, self.metrics.render(), {"Content-Type": self.metrics.content_type}), None
+        routed = self._prefix_route(method, path)
+        if routed is not None:
+            return routed
         health = self._service_health(method, path) if self.identity else self._health_route(method, path)
         if health is not None:
             return health
@@ -243,6 +256,28 @@ class _Handler(AppRoutes):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
+
+    # ------------------------------------------------------------------ routes to peers
+
+    def _prefix_route(self, method: str, path: str) -> Answer | None:
+        """`/<service>[-preview]/...` of one service with peers: itself, or forwarded (upstreams.py)."""
+        upstreams = self.upstreams
+        decision = upstreams.route(path, urlsplit(self.path).query) if upstreams is not None else None
+        if upstreams is None or decision is None:
+            return None
+        if isinstance(decision, Local):
+            return self._answer(method, decision.path)  # the prefix is gone: this ends
+        template = "/" + path.lstrip("/").partition("/")[0] + "/{path}"  # a known service's name: bounded
+        if isinstance(decision, NoRoute):
+            return template, upstreams.no_route(decision), None
+        assert isinstance(decision, Forward)
+        length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY_BYTES)
+        body = self.rfile.read(length) if length else b""
+        fault = self._injected_fault(template)
+        if fault is not None:
+            return template, fault, None
+        client = str(self.client_address[0]) if self.client_address else ""
+        return template, upstreams.forward(decision, method, self.headers.items(), body, client), None
 
     # ------------------------------------------------------------------ health
 

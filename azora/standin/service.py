@@ -21,6 +21,7 @@ from typing import TextIO
 from azora.standin.faults import CRASH_EXIT_CODE
 from azora.standin.identity import ServiceIdentity
 from azora.standin.server import LOCALHOST, run_service
+from azora.standin.upstreams import Upstreams
 
 POLL_SECONDS = 0.1
 
@@ -31,10 +32,12 @@ def serve(
     seconds: float | None = None,
     out: TextIO | None = None,
     exit_process: Callable[[int], object] = os._exit,
+    upstreams: Upstreams | None = None,
 ) -> int:
     """Serve until SIGTERM, SIGINT or `seconds` (None: no bound); the exit code (0).
 
-    Prints one line on `out` (stdout) once listening: identity, URL, health path, faults.
+    Prints one line on `out` (stdout) once listening: identity, URL, health path, faults, and
+    the peers it forwards `/<service>/...` to when it has any (upstreams.py).
     Installs signal handlers, so only from the main thread.
     """
     out = out or sys.stdout
@@ -51,11 +54,12 @@ def serve(
 
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with run_service(identity, host=host, lifetime=None, on_crash=crash) as running:
+        with run_service(identity, host=host, lifetime=None, on_crash=crash, upstreams=upstreams) as running:
+            peers = f"; peers: {upstreams.describe()}" if upstreams is not None and upstreams.peers else ""
             print(
                 f"standin: {identity.service} {identity.version} ({identity.color}, {identity.environment})"
                 f" listening on {running.base_url}; health {identity.health_path};"
-                f" faults: {identity.faults.describe()}",
+                f" faults: {identity.faults.describe()}{peers}",
                 file=out,
                 flush=True,
             )
