@@ -312,7 +312,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(502, f"backend service {name} ({route.backend}) failed: {exc!r}\n"), name
         finally:
             connection.close()
-        self.send_response(response.status, response.reason)
+        # The backend's own Server and Date go back, not a second pair of the proxy's.
+        self.send_response_only(response.status, response.reason)
         for key, value in response.getheaders():
             if key.lower() not in HOP_BY_HOP and (key.lower() != "content-length" or self.command == "HEAD"):
                 self.send_header(key, value)
