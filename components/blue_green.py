@@ -40,6 +40,8 @@ RUN_AS_USER = 10001
 # The provider returns from a create or update without its own readiness wait.
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PRE_STOP_SECONDS = 5
+TIMEOUT_SECONDS = "pulumi.com/timeoutSeconds"
+AWAIT_MARGIN_SECONDS = 10
 
 
 class BlueGreenServiceArgs(TypedDict):
@@ -246,16 +248,21 @@ class BlueGreenService(pulumi.ComponentResource):
                     label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector(self._svc_name, color)),
                 )
             ]
+        metadata = self._meta(
+            f"{self._svc_name}-{color}",
+            {
+                labels.ENVIRONMENT: args["environment"],
+                labels.COLOR: color,
+                labels.VERSION: labels.label_value(version),
+            },
+        )
+        # The provider waits for the rollout no longer than Kubernetes gives it to progress (its
+        # own default is 10 minutes whatever the deadline), so a release whose pods never turn
+        # ready fails its update soon after ProgressDeadlineExceeded.
+        metadata.annotations = {TIMEOUT_SECONDS: str(svc.progress_deadline_seconds + AWAIT_MARGIN_SECONDS)}
         return k8s.apps.v1.Deployment(
             f"{self._svc_name}-{color}",
-            metadata=self._meta(
-                f"{self._svc_name}-{color}",
-                {
-                    labels.ENVIRONMENT: args["environment"],
-                    labels.COLOR: color,
-                    labels.VERSION: labels.label_value(version),
-                },
-            ),
+            metadata=metadata,
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
                 revision_history_limit=5,

@@ -19,8 +19,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from azora.cluster.layout import Layout
+from azora.cluster.lifecycle import ingress_url
 from azora.toolchain import Toolchain
 from azora.traffic import Sample, Traffic, summarize
 from tests.live.conftest import LiveProject, make_project
@@ -66,7 +68,12 @@ def test_up_makes_every_deployment_available_and_every_active_service_ready(proj
     ingresses = project.items("networking.k8s.io/v1", "ingresses")
     assert {i["metadata"]["name"] for i in ingresses} == {"web", "api-gateway"}
     for ingress in ingresses:
-        assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": "127.0.0.1"}]
+        port = {"port": project.layout.load_ports().ingress, "protocol": "TCP"}
+        assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": "127.0.0.1", "ports": [port]}]
+    # What `make up` tells a person to open: the web frontend, from the active colour's pod.
+    page = requests.get(ingress_url(project.layout), timeout=10)
+    assert page.status_code == 200 and "<title>Home · Azora</title>" in page.text
+    assert (page.headers["X-Azora-Color"], page.headers["X-Azora-Version"]) == ("blue", "2.4.0")
 
 
 def test_refresh_then_preview_shows_no_drift(project: LiveProject) -> None:
@@ -213,6 +220,8 @@ def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps
     services = project.scratch.azora_config()["services"]
     services["education"]["progressDeadlineSeconds"] = 20
     project.scratch.set_azora("services", services)
+    applied = project.azora("up", "--stack", "local", "--yes")  # a person shortens the deadline first
+    assert applied.returncode == 0, applied.stderr
     before = project.scratch.stack_file.read_text()
     with Traffic(project.service_url("education"), RATE) as load:
         started = time.monotonic()
@@ -223,8 +232,9 @@ def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps
     samples = load.stop()
     assert deployed.returncode == 1
     message = " ".join(deployed.stderr.split())
-    assert "education-green" in message and "ProgressDeadlineExceeded" in message, message
-    assert took < 120, f"the deploy took {took:.0f} s to fail"
+    assert "education-green" in message and "[ProgressDeadlineExceeded]" in message, message
+    assert "containers with unready status: [education]" in message
+    assert took < 60, f"the deploy took {took:.0f} s to fail with a 20 s deadline"
     assert project.scratch.stack_file.read_text() == before  # the file never claims the failed release
     seen = report("never-ready deploy", samples)
     assert seen["failed"] == 0 and seen["versions"] == ["3.1.0"]
