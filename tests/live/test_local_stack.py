@@ -214,33 +214,6 @@ def test_a_release_returning_5xx_is_switched_back_by_promote(project: LiveProjec
     assert seen["failed"] == len(bad_responses)  # the old release failed nothing
 
 
-def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps_serving(
-    project: LiveProject,
-) -> None:
-    services = project.scratch.azora_config()["services"]
-    services["education"]["progressDeadlineSeconds"] = 20
-    project.scratch.set_azora("services", services)
-    applied = project.azora("up", "--stack", "local", "--yes")  # a person shortens the deadline first
-    assert applied.returncode == 0, applied.stderr
-    before = project.scratch.stack_file.read_text()
-    with Traffic(project.service_url("education"), RATE) as load:
-        started = time.monotonic()
-        deployed = project.azora(
-            "deploy", "--stack", "local", "--service", "education", "--version", "3.2.0-never-ready", "--yes"
-        )
-        took = time.monotonic() - started
-    samples = load.stop()
-    assert deployed.returncode == 1
-    message = " ".join(deployed.stderr.split())
-    assert "education-green" in message and "[ProgressDeadlineExceeded]" in message, message
-    assert "containers with unready status: [education]" in message
-    assert took < 60, f"the deploy took {took:.0f} s to fail with a 20 s deadline"
-    assert project.scratch.stack_file.read_text() == before  # the file never claims the failed release
-    seen = report("never-ready deploy", samples)
-    assert seen["failed"] == 0 and seen["versions"] == ["3.1.0"]
-    assert project.pod_colors(project.ready_pods("education")) == {"blue"}
-
-
 def test_rollback_from_history_restores_the_first_release_on_the_cluster(project: LiveProject) -> None:
     assert project.selector("payment")["azora.io/color"] == "green"  # promoted above
     # The default target: the newest successful update that is not a step of the release
@@ -276,3 +249,30 @@ def test_rollback_from_history_restores_the_first_release_on_the_cluster(project
     assert after[0]["message"] == f"azora rollback to update {target['version']}"
     preview = project.azora("preview", "--stack", "local", "--refresh", "--expect-no-changes")
     assert preview.returncode == 0, preview.stdout + preview.stderr
+
+
+def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps_serving(
+    project: LiveProject,
+) -> None:
+    services = project.scratch.azora_config()["services"]
+    services["education"]["progressDeadlineSeconds"] = 20
+    project.scratch.set_azora("services", services)
+    applied = project.azora("up", "--stack", "local", "--yes")  # a person shortens the deadline first
+    assert applied.returncode == 0, applied.stderr
+    before = project.scratch.stack_file.read_text()
+    with Traffic(project.service_url("education"), RATE) as load:
+        started = time.monotonic()
+        deployed = project.azora(
+            "deploy", "--stack", "local", "--service", "education", "--version", "3.2.0-never-ready", "--yes"
+        )
+        took = time.monotonic() - started
+    samples = load.stop()
+    assert deployed.returncode == 1
+    message = " ".join(deployed.stderr.split())
+    assert "education-green" in message and "[ProgressDeadlineExceeded]" in message, message
+    assert "containers with unready status: [education]" in message
+    assert took < 60, f"the deploy took {took:.0f} s to fail with a 20 s deadline"
+    assert project.scratch.stack_file.read_text() == before  # the file never claims the failed release
+    seen = report("never-ready deploy", samples)
+    assert seen["failed"] == 0 and seen["versions"] == ["3.1.0"]
+    assert project.pod_colors(project.ready_pods("education")) == {"blue"}
