@@ -14,9 +14,11 @@ state the previous one left, as an on-call engineer's session would.
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -123,6 +125,16 @@ def test_smoke_reaches_the_deployed_pods(project: LiveProject) -> None:
         assert result["ok"], result
         assert result["version"] == config[name]["versions"]["blue"], result
         assert result["colour"] == "blue"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_browser_suites_pass_against_the_deployed_stack(project: LiveProject, tmp_path: Path) -> None:
+    """`azora e2e -s local` with no URL: through the real node's ingress to the web pods, whose
+    requests for other services go on to the API gateway and the services in the cluster."""
+    done = project.azora("e2e", "--stack", "local", "--report-dir", str(tmp_path), timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"against {ingress_url(project.layout).rstrip('/')}" in done.stderr
+    assert " passed" in done.stdout and "failed" not in done.stdout
 
 
 class EndpointWatcher:
