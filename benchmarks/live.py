@@ -107,27 +107,26 @@ def main() -> None:
     kubectl = shutil.which("kubectl")
     loads = []
 
-    def under_load(action: Callable[[], None]) -> Callable[[], None]:
-        """The action while `--rate` requests a second go through the Service (real node)."""
+    def under_load(action: Callable[[], None], color: str) -> tuple[float, float]:
+        """`_timed(action)` while `--rate` requests a second go through the Service (real node);
+        the load starts a second before and stops two seconds after (the old colour's pods
+        leave the rules), neither of which is timed."""
         if args.node != REAL:
-            return action
-
-        def run() -> None:
-            service = api.get(f"/api/v1/namespaces/{NAMESPACE}/services/{SERVICE}") or {}
-            url = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/"
-            with Traffic(url, args.rate) as load:
-                time.sleep(1.0)
-                action()
-                time.sleep(2.0)  # until the old colour's pods are gone from the rules
-            loads.append(summarize(load.stop()))
-
-        return run
+            return _timed(action, api, color)
+        service = api.get(f"/api/v1/namespaces/{NAMESPACE}/services/{SERVICE}") or {}
+        url = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/"
+        with Traffic(url, args.rate) as load:
+            time.sleep(1.0)
+            timed = _timed(action, api, color)
+            time.sleep(2.0)
+        loads.append(summarize(load.stop()))
+        return timed
 
     def patch(color: str) -> Callable[[], None]:
         body = {"spec": {"selector": {"azora.io/color": color}}}
         if kubectl:
             argv = [kubectl, f"--kubeconfig={layout.kubeconfig}", "-n", NAMESPACE, "patch", "service", SERVICE]
-            return lambda: subprocess.run([*argv, "-p", json.dumps(body)], check=True, capture_output=True)
+            return lambda: subprocess.run([*argv, "-p", json.dumps(body)], check=True, capture_output=True) and None
         return lambda: api.patch(f"/api/v1/namespaces/{NAMESPACE}/services/{SERVICE}", body) and None
 
     try:
@@ -155,8 +154,8 @@ def main() -> None:
             floors.append(_timed(patch("green"), api, "green"))
             floors.append(_timed(patch("blue"), api, "blue"))
             promote = azora("promote", "--stack", "local", "--service", SERVICE, "--yes", "--no-smoke")
-            switches.append(_timed(under_load(promote), api, "green"))
-            rollbacks.append(_timed(under_load(azora("rollback", "--stack", "local", "--yes")), api, "blue"))
+            switches.append(under_load(promote, "green"))
+            rollbacks.append(under_load(azora("rollback", "--stack", "local", "--yes"), "blue"))
         engine = []
         pulumi = [str(toolchain.bin_dir / "pulumi"), "up", "--yes", "--skip-preview", "--stack", "local"]
         for _ in range(args.repeat):
