@@ -26,6 +26,7 @@ from azora.cluster.components import COMPONENTS, Component, Context, components_
 from azora.cluster.layout import REAL, SIMULATED, ClusterError, Layout, port_in_use
 from azora.cluster.node import SYSTEM_PATH, NodePaths
 from azora.cluster.pki import Pki
+from azora.errors import AzoraError
 
 WATCHDOG = "watchdog"
 Progress = Callable[[str], None]
@@ -187,15 +188,27 @@ def up(
                         "and kube-controller-manager.log"
                     )
                 time.sleep(0.2)
-        except ClusterError as exc:
-            # A failed `up` leaves nothing running that it started itself.
+        except AzoraError as exc:  # the cluster's, or an image the node needs (azora.images)
+            # A failed `up` leaves nothing running that it started itself, and a node it began
+            # leaves nothing on the host.
             stopped = [name for name in reversed(started) if _stop_recorded(layout, name)]
+            if "containerd" in started and not _any_running(layout, NODE_COMPONENTS):
+                sandboxes.clean(NodePaths(layout), layout.root, _quiet)
+                network.teardown(layout.root, _quiet, bin_dir / "kube-proxy")
             if stopped:
                 raise ClusterError(f"{exc}\n(stopped what this attempt started: {', '.join(stopped)})") from None
             raise
         progress("node Ready")
         _ensure_supervisor(layout, bin_dir, lifetime)
     return ClusterInfo(layout.kubeconfig, api.server, started, ingress_url(layout))
+
+
+NODE_COMPONENTS = tuple(c for c in COMPONENTS if c.kinds == (REAL,))
+
+
+def _any_running(layout: Layout, components: tuple[Component, ...]) -> bool:
+    records = [processes.read(layout.record(c.name)) for c in components]
+    return any(r is not None and processes.is_running(r) for r in records)
 
 
 def _stop_recorded(layout: Layout, name: str) -> bool:

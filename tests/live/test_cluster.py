@@ -132,6 +132,28 @@ def test_real_node_leaves_the_machine_as_it_found_it(live_toolchain: Toolchain, 
     assert host_state() == before
 
 
+def test_a_failed_real_node_up_names_the_port_and_leaves_the_machine_as_it_was(
+    live_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    before = host_state()
+    directory = tmp_path / "real"
+    layout = Layout(directory)
+    ports = layout.create(REAL)
+    with socket.socket() as squatter:  # kubelet's health port, taken once containerd already runs
+        squatter.bind(("127.0.0.1", ports.kubelet_healthz))
+        squatter.listen()
+        done = _cluster(directory, "up", "--timeout", "60")
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 1
+    assert f"port {ports.kubelet_healthz} on 127.0.0.1 (for kubelet) is taken by a process this cluster did not" in (
+        message
+    )
+    assert "(stopped what this attempt started: containerd, kube-scheduler, kube-controller-manager," in message
+    assert not any(layout.run.glob("*.json"))
+    assert host_state() == before  # the bridge, routes, chains and sysctls it had made are undone
+    _cluster(directory, "down", "--purge")
+
+
 def psutil_exists(pid: int) -> bool:
     return processes.running_start_time(pid) is not None
 
