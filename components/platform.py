@@ -246,6 +246,12 @@ class AzoraPlatform(pulumi.ComponentResource):
             if sentry_dsn is not None:
                 secret_env["SENTRY_DSN"] = sentry_dsn
             env = {"AZORA_ENVIRONMENT": config.environment, "AZORA_SERVICE": svc_name}
+            # Each Azora service it talks to, by the cluster DNS name of its active Service
+            # (`API_GATEWAY_URL`, as DATABASE_URL for a data store).
+            for peer in svc.talks_to:
+                if peer in config.services:
+                    host = f"{peer}.{config.namespace}.svc.cluster.local"
+                    env[peer.upper().replace("-", "_") + "_URL"] = f"http://{host}:{config.services[peer].port}"
             if otlp_endpoint is not None:
                 env["OTEL_SERVICE_NAME"] = svc_name
             service = BlueGreenService(

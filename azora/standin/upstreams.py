@@ -12,13 +12,10 @@ The stand-in answers those the way the Azora apps are wired, following the stack
                Service as `/<rest>` (a path-prefix router)
   the others   no peers, no prefix routes
 
-A peer's address comes from `<PEER>_URL` (`API_GATEWAY_URL`, `AUTH_URL`, ...: how the platform
-passes a dependency, as it passes DATABASE_URL); when any is set, those are the peers. Without
-any, in a pod (the kubelet sets KUBERNETES_SERVICE_HOST in every one), the peers are the stack
-files' `talksTo` at their ports, by Service DNS name: `http://<svc>.<namespace>.svc.<cluster
-domain>:<port>`, the namespace and domain read from the pod's resolver search list
-(/etc/resolv.conf, which the kubelet writes). Outside a pod and without variables: no peers, so
-a hand-run or test process serves only its own routes.
+A peer's address comes from `<PEER>_URL` (`API_GATEWAY_URL`, `AUTH_URL`, ...), which the
+platform sets for each service in `talksTo` (components/platform.py), by the cluster DNS name of
+its active Service, as it passes DATABASE_URL. Without variables there are no peers, so a
+hand-run or test process serves only its own routes.
 
 Forwarding is plain HTTP/1.1 through http.client (stdlib: the service image has no more):
 request headers pass except hop-by-hop ones, with `Via: 1.1 azora-<service>` added (a request
@@ -35,29 +32,12 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from azora.standin.state import AZORA_SERVICES
 
 GATEWAY = "api-gateway"
 PREVIEW_SUFFIX = "-preview"
-# The Azora services' ports and talksTo as every stack file (Pulumi.*.yaml) declares them: what a
-# pod uses when the platform passes no <PEER>_URL.
-DEFAULT_PORTS = {
-    "web": 3000,
-    GATEWAY: 8080,
-    "auth": 8081,
-    "education": 8082,
-    "payment": 8083,
-    "marketplace": 8084,
-}
-DEFAULT_TALKS_TO: dict[str, tuple[str, ...]] = {
-    "web": (GATEWAY,),
-    GATEWAY: ("auth", "education", "payment", "marketplace"),
-}
-IN_POD_VARIABLE = "KUBERNETES_SERVICE_HOST"
-RESOLV_CONF = Path("/etc/resolv.conf")
 TIMEOUT_SECONDS = 10.0  # for a peer's answer; through the gateway, longer than the gateway's own
 VIA_GATEWAY_TIMEOUT_SECONDS = TIMEOUT_SECONDS + 5.0
 HOP_BY_HOP = frozenset(
@@ -113,25 +93,15 @@ class Upstreams:
     peers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(
-        cls, service: str, environ: Mapping[str, str] | None = None, resolv_conf: str | None = None
-    ) -> Upstreams:
-        """The peers `<PEER>_URL` name, else (in a pod) the defaults; ValueError names a bad variable.
-        `resolv_conf`: the resolver configuration's text (default: read /etc/resolv.conf)."""
+    def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Upstreams:
+        """The peers `<PEER>_URL` name; ValueError names a bad variable."""
         env = os.environ if environ is None else environ
         explicit: dict[str, str] = {}
         for peer in AZORA_SERVICES:
             value = env.get(url_variable(peer), "").strip()
             if value and peer != service:
                 explicit[peer] = _base_url(value, url_variable(peer))
-        if explicit or not env.get(IN_POD_VARIABLE, "").strip():
-            return cls(service, explicit)
-        found = cluster_of(_read_resolv_conf() if resolv_conf is None else resolv_conf)
-        peers = {}
-        for peer in DEFAULT_TALKS_TO.get(service, ()):
-            host = f"{peer}.{found[0]}.svc.{found[1]}" if found else peer  # a bare name: the search list
-            peers[peer] = f"http://{host}:{DEFAULT_PORTS[peer]}"
-        return cls(service, peers)
+        return cls(service, explicit)
 
     def describe(self) -> str:
         return ", ".join(f"{peer} {url}" for peer, url in sorted(self.peers.items())) or "none"
@@ -223,27 +193,6 @@ def preview_url(base_url: str, service: str, preview: str) -> str | None:
         return None
     netloc = preview + dot + rest + (f":{parts.port}" if parts.port else "")
     return parts._replace(netloc=netloc).geturl()
-
-
-def cluster_of(resolv_conf: str) -> tuple[str, str] | None:
-    """(namespace, cluster domain) from a pod's resolver search list (`search ns.svc.cluster.local
-    svc.cluster.local cluster.local`, as the kubelet writes it), or None."""
-    for line in resolv_conf.splitlines():
-        words = line.split()
-        if words[:1] != ["search"]:
-            continue
-        for domain in words[1:]:
-            labels = domain.rstrip(".").split(".")
-            if len(labels) >= 3 and labels[1] == "svc" and all(labels):
-                return labels[0], ".".join(labels[2:])
-    return None
-
-
-def _read_resolv_conf() -> str:
-    try:
-        return RESOLV_CONF.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def _base_url(value: str, variable: str) -> str:

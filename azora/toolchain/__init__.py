@@ -28,7 +28,7 @@ Public API (used by the CLI and by the engine wrappers):
 
 Pieces are data (``Piece``): the module, version, packages, link flags and generate
 steps of each binary. They come in groups; ``"pulumi"`` is the Pulumi set and a
-``"cluster"`` group (a local Kubernetes control plane) can be added the same way.
+``"cluster"`` group (a local Kubernetes control plane, its node and DNS) can be added the same way.
 
 Modules, one concept each (every name below is re-exported here, so
 ``from azora.toolchain import X`` works for all of them):

@@ -103,7 +103,7 @@ def _build(pins: Pins, groups: Sequence[str], console: Console, *, force: bool) 
             console.print(
                 f"building the Pulumi toolchain into {root} with {go_version(go)} "
                 f"({len(todo)} of {len(pieces)} pieces; cold, on 2 cores: 12 to 28 minutes for the Pulumi set, "
-                "5 to 12 more for the cluster)"
+                "8 to 18 more for the cluster and its node)"
             )
         for piece in todo:
             build_piece(piece, root, go, console)

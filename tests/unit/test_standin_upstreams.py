@@ -17,21 +17,17 @@ from azora.config.load import load_stack_file
 from azora.standin import ServiceIdentity, StandIn, run_service
 from azora.standin.__main__ import main
 from azora.standin.upstreams import (
-    DEFAULT_PORTS,
-    DEFAULT_TALKS_TO,
     GATEWAY,
     Forward,
     Local,
     NoRoute,
     Upstreams,
-    cluster_of,
     preview_url,
     url_variable,
 )
+from tests.conftest import mocked_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-POD_RESOLV_CONF = "search azora-local.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.240.0.1\n"
-IN_POD = {"KUBERNETES_SERVICE_HOST": "10.96.0.1"}
 
 
 def _identity(service: str, health_path: str = "/health") -> ServiceIdentity:
@@ -53,46 +49,35 @@ def _closed_port() -> int:
 
 def test_peers_from_their_url_variables() -> None:
     assert url_variable("api-gateway") == "API_GATEWAY_URL" and url_variable("auth") == "AUTH_URL"
-    env = {"API_GATEWAY_URL": "http://gw.example:8080/", "WEB_URL": "http://me:3000", **IN_POD}
-    # given variables are the whole list (no defaults added), the service's own is ignored
-    assert Upstreams.from_env("web", env, POD_RESOLV_CONF).peers == {"api-gateway": "http://gw.example:8080"}
+    env = {"API_GATEWAY_URL": "http://gw.example:8080/", "WEB_URL": "http://me:3000"}
+    # the service's own variable is ignored; no variables, no peers (so no prefix routes)
+    assert Upstreams.from_env("web", env).peers == {"api-gateway": "http://gw.example:8080"}
+    assert Upstreams.from_env("web", {}).peers == {}
     for bad in ("gw:8080", "ftp://gw", "http://gw:http", "http://gw:8080/?x=1"):
         with pytest.raises(ValueError, match="API_GATEWAY_URL must be an http"):
             Upstreams.from_env("web", {"API_GATEWAY_URL": bad})
 
 
-def test_in_a_pod_the_stack_files_talks_to_by_service_dns_name() -> None:
-    web = Upstreams.from_env("web", IN_POD, POD_RESOLV_CONF)
-    assert web.peers == {"api-gateway": "http://api-gateway.azora-local.svc.cluster.local:8080"}
-    gateway = Upstreams.from_env(GATEWAY, IN_POD, POD_RESOLV_CONF)
-    assert gateway.peers == {
-        "auth": "http://auth.azora-local.svc.cluster.local:8081",
-        "education": "http://education.azora-local.svc.cluster.local:8082",
-        "payment": "http://payment.azora-local.svc.cluster.local:8083",
-        "marketplace": "http://marketplace.azora-local.svc.cluster.local:8084",
-    }
-    assert Upstreams.from_env("payment", IN_POD, POD_RESOLV_CONF).peers == {}  # talks to no service
-    # a resolver without the cluster's search list: bare names
-    assert Upstreams.from_env("web", IN_POD, "nameserver 10.0.0.2\n").peers == {
-        "api-gateway": "http://api-gateway:8080"
-    }
-    # not in a pod and no variables: no peers, so no prefix routes
-    assert Upstreams.from_env("web", {}, POD_RESOLV_CONF).peers == {}
-
-
 @pytest.mark.parametrize("stack", ["local", "staging", "production"])
-def test_the_defaults_are_the_stack_files_ports_and_talks_to(stack: str) -> None:
-    services = load_stack_file(ROOT / f"Pulumi.{stack}.yaml").services
-    assert {name: svc.port for name, svc in services.items()} == DEFAULT_PORTS
-    talks_to = {name: tuple(p for p in svc.talks_to if p in services) for name, svc in services.items()}
-    assert {name: peers for name, peers in talks_to.items() if peers} == DEFAULT_TALKS_TO
+def test_the_platform_gives_each_pod_its_peers_by_service_dns_name(stack: str) -> None:
+    """What the stand-in reads is what components/platform.py sets from talksTo."""
+    config = load_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    domain = f"{config.namespace}.svc.cluster.local"
+    web = Upstreams.from_env("web", _platform_env(stack, "web"))
+    assert web.peers == {"api-gateway": f"http://api-gateway.{domain}:8080"}
+    gateway = Upstreams.from_env(GATEWAY, _platform_env(stack, GATEWAY))
+    assert gateway.peers == {
+        name: f"http://{name}.{domain}:{config.services[name].port}"
+        for name in ("auth", "education", "payment", "marketplace")
+    }
+    assert Upstreams.from_env("payment", _platform_env(stack, "payment")).peers == {}
 
 
-def test_namespace_and_domain_from_the_resolver_search_list() -> None:
-    assert cluster_of(POD_RESOLV_CONF) == ("azora-local", "cluster.local")
-    assert cluster_of("search team-a.svc.k8s.example.org svc.k8s.example.org\n") == ("team-a", "k8s.example.org")
-    assert cluster_of("search example.org\nnameserver 1.1.1.1\n") is None
-    assert cluster_of("") is None
+def _platform_env(stack: str, service: str) -> dict[str, str]:
+    """The env the real program gives the service's blue Deployment (Pulumi mocks, run once)."""
+    deployment = mocked_stack(stack).named("kubernetes:apps/v1:Deployment", f"{service}-blue")
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
 # --------------------------------------------------------------------------- routing decisions
