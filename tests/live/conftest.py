@@ -169,6 +169,11 @@ class LiveProject:
             colors.add(pod["metadata"]["labels"]["azora.io/color"])
         return colors
 
+    def close(self) -> None:
+        """Drop the scratch project and its namespace (its pods run real containers)."""
+        self.scratch.close()
+        self.api.request("DELETE", f"/api/v1/namespaces/{self.namespace}")
+
     def services_config(self) -> dict[str, Any]:
         """What a person wrote about the services and what the release workflow recorded."""
         config = self.scratch.azora_config()
@@ -193,4 +198,4 @@ def fresh_project(
     try:
         yield project
     finally:
-        project.scratch.close()
+        project.close()

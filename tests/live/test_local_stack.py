@@ -44,7 +44,7 @@ def project(live_toolchain: Toolchain, live_cluster: Layout) -> Iterator[LivePro
         live.first_services = live.services_config()  # type: ignore[attr-defined]
         yield live
     finally:
-        live.scratch.close()
+        live.close()
 
 
 def _available(deployment: dict) -> bool:

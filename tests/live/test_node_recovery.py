@@ -44,7 +44,7 @@ def project(live_toolchain: Toolchain, live_cluster: Layout) -> Iterator[LivePro
         assert done.returncode == 0, done.stderr
         yield live
     finally:
-        live.scratch.close()
+        live.close()
 
 
 def _restarted(layout: Layout, name: str, old_pid: int) -> bool:
