@@ -87,8 +87,13 @@ def path_matches(route: Route, path: str) -> bool:
 
 
 def best_path(routes: list[Route], path: str) -> Route | None:
+    """The longest matching path (Exact before Prefix); among rules for the same host and path,
+    one whose Service resolves, then the oldest Ingress (routes come oldest first), as
+    ingress-nginx settles such conflicts."""
     matching = [r for r in routes if path_matches(r, path)]
-    return max(matching, key=lambda r: (len(r.path.rstrip("/")), r.path_type == "Exact"), default=None)
+    return max(
+        matching, key=lambda r: (len(r.path.rstrip("/")), r.path_type == "Exact", r.backend is not None), default=None
+    )
 
 
 def apex_host(routes: list[Route]) -> str | None:
@@ -181,6 +186,23 @@ class Syncer:
 
     def sync_once(self) -> None:
         items = (self.api.get("/apis/networking.k8s.io/v1/ingresses") or {}).get("items") or []
+        namespaces = (self.api.get("/api/v1/namespaces") or {}).get("items") or []
+        leaving = {
+            (n.get("metadata") or {}).get("name")
+            for n in namespaces
+            if (n.get("status") or {}).get("phase") == "Terminating"
+        }
+        # Ingresses being deleted (or in a namespace being deleted) route nothing; the rest
+        # oldest first, so the oldest wins a conflict.
+        items = sorted(
+            (
+                i
+                for i in items
+                if not (i.get("metadata") or {}).get("deletionTimestamp")
+                and (i.get("metadata") or {}).get("namespace") not in leaving
+            ),
+            key=lambda i: str((i.get("metadata") or {}).get("creationTimestamp", "")),
+        )
         services: dict[tuple[str, str], dict[str, Any] | None] = {}
         routes = []
         for ingress in items:

@@ -40,6 +40,16 @@ def route(
 # ------------------------------------------------------------------ pure functions
 
 
+def test_a_host_claimed_twice_goes_to_a_working_backend_then_to_the_oldest_ingress() -> None:
+    from azora.cluster.ingress import select_route
+
+    gone = route("azora.localtest.me", service="old-web")  # its Service was deleted
+    older = route("azora.localtest.me", service="web-a", backend="10.96.0.10:3000")
+    newer = route("azora.localtest.me", service="web-b", backend="10.96.0.11:3000")
+    assert select_route([gone, older, newer], "azora.localtest.me", "/")[0] == older
+    assert select_route([gone, newer], "127.0.0.1", "/")[0] == newer  # the apex fallback too
+
+
 def test_host_is_matched_exactly_case_insensitively_without_port() -> None:
     routes = [route("azora.localtest.me", service="web"), route("api.azora.localtest.me", service="api")]
     host = ing.request_host("API.Azora.LocalTest.Me:8080")
