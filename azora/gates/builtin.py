@@ -32,6 +32,7 @@ Windows need at least two scrapes: with the default `1m`, scrape every 30 s or m
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from azora.gates.analysis import MetricCheck
 from azora.gates.errors import GateConfigError
@@ -80,58 +81,49 @@ def latency_p95_query(
     return f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKET}{{{matchers}}}[{_window(window)}])))"
 
 
-def error_ratio(
-    max_ratio: float = 0.01,
-    *,
-    name: str = "error-ratio",
-    interval: float = 10.0,
-    count: int = 6,
-    failure_limit: int = 0,
-    consecutive_error_limit: int = 2,
-    min_requests: float = 20,
-    window: str = "1m",
-    health_path: str | None = None,
-    namespace: bool = False,
-) -> MetricCheck:
+@dataclass(frozen=True)
+class Schedule:
+    """How a built-in check measures: every `interval` seconds, `count` times, over a `window`
+    of the colour's own requests (the health path left out when given); `min_requests` in the
+    window, else the measurement is Inconclusive."""
+
+    interval: float = 10.0
+    count: int = 6
+    failure_limit: int = 0
+    consecutive_error_limit: int = 2
+    min_requests: float = 20
+    window: str = "1m"
+    health_path: str | None = None
+    namespace: bool = False
+
+
+def _check(name: str, query: str, condition: str, schedule: Schedule) -> MetricCheck:
+    return MetricCheck(
+        name=name,
+        query=query,
+        success_condition=condition,
+        interval=schedule.interval,
+        count=schedule.count,
+        failure_limit=schedule.failure_limit,
+        consecutive_error_limit=schedule.consecutive_error_limit,
+        min_requests=schedule.min_requests,
+        requests_query=requests_query("{{color}}", schedule.window, schedule.health_path, schedule.namespace),
+    )
+
+
+def error_ratio(max_ratio: float = 0.01, *, name: str = "error-ratio", schedule: Schedule = Schedule()) -> MetricCheck:
     """The colour under test answers 5xx to less than `max_ratio` of its requests."""
-    return MetricCheck(
-        name=name,
-        query=error_ratio_query("{{color}}", window, health_path, namespace),
-        success_condition=f"result < {max_ratio!r}",
-        interval=interval,
-        count=count,
-        failure_limit=failure_limit,
-        consecutive_error_limit=consecutive_error_limit,
-        min_requests=min_requests,
-        requests_query=requests_query("{{color}}", window, health_path, namespace),
+    s = schedule
+    return _check(
+        name, error_ratio_query("{{color}}", s.window, s.health_path, s.namespace), f"result < {max_ratio!r}", s
     )
 
 
-def latency_p95(
-    max_seconds: float = 0.5,
-    *,
-    name: str = "latency-p95",
-    interval: float = 10.0,
-    count: int = 6,
-    failure_limit: int = 0,
-    consecutive_error_limit: int = 2,
-    min_requests: float = 20,
-    window: str = "1m",
-    health_path: str | None = None,
-    namespace: bool = False,
-) -> MetricCheck:
+def latency_p95(max_seconds: float = 0.5, *, name: str = "latency-p95", schedule: Schedule = Schedule()) -> MetricCheck:
     """The colour under test answers 95% of its requests within `max_seconds`."""
-    return MetricCheck(
-        name=name,
-        query=latency_p95_query("{{color}}", window, health_path, namespace),
-        success_condition=f"result < {max_seconds!r}",
-        interval=interval,
-        count=count,
-        failure_limit=failure_limit,
-        consecutive_error_limit=consecutive_error_limit,
-        min_requests=min_requests,
-        requests_query=requests_query("{{color}}", window, health_path, namespace),
-    )
+    s = schedule
+    query = latency_p95_query("{{color}}", s.window, s.health_path, s.namespace)
+    return _check(name, query, f"result < {max_seconds!r}", s)
 
 
 def relative_error_ratio(
@@ -139,32 +131,16 @@ def relative_error_ratio(
     max_increase: float = 0.01,
     *,
     name: str = "error-ratio-vs-baseline",
-    interval: float = 10.0,
-    count: int = 6,
-    failure_limit: int = 0,
-    consecutive_error_limit: int = 2,
-    min_requests: float = 20,
-    window: str = "1m",
-    health_path: str | None = None,
-    namespace: bool = False,
+    schedule: Schedule = Schedule(),
 ) -> MetricCheck:
     """The colour under test's error ratio exceeds the baseline colour's by less than
     `max_increase`; empty (Failed) when the baseline had no traffic in the window."""
     if not baseline_color:
         raise GateConfigError(f'check "{name}": the baseline colour is empty')
-    new = error_ratio_query("{{color}}", window, health_path, namespace)
-    old = error_ratio_query(promql_string(baseline_color), window, health_path, namespace)
-    return MetricCheck(
-        name=name,
-        query=f"({new}) - ({old})",
-        success_condition=f"result < {max_increase!r}",
-        interval=interval,
-        count=count,
-        failure_limit=failure_limit,
-        consecutive_error_limit=consecutive_error_limit,
-        min_requests=min_requests,
-        requests_query=requests_query("{{color}}", window, health_path, namespace),
-    )
+    s = schedule
+    new = error_ratio_query("{{color}}", s.window, s.health_path, s.namespace)
+    old = error_ratio_query(promql_string(baseline_color), s.window, s.health_path, s.namespace)
+    return _check(name, f"({new}) - ({old})", f"result < {max_increase!r}", s)
 
 
 def _window(window: str) -> str:

@@ -10,6 +10,7 @@ from azora.gates import GateConfigError, render_query
 from azora.gates.builtin import (
     DURATION_BUCKET,
     REQUESTS_TOTAL,
+    Schedule,
     error_ratio,
     error_ratio_query,
     latency_p95,
@@ -36,7 +37,7 @@ def test_error_ratio_query_counts_5xx_of_user_traffic_with_a_zero_fallback() -> 
 
 
 def test_latency_p95_reads_the_histogram() -> None:
-    check = latency_p95(0.25, window="2m", health_path="/api/health")
+    check = latency_p95(0.25, schedule=Schedule(window="2m", health_path="/api/health"))
     assert render_query(check.query, VALUES) == (
         "histogram_quantile(0.95, sum by (le) (rate(azora_http_request_duration_seconds_bucket"
         '{service="web",color="green",route!~"/metrics|/__standin/.*|/api/health"}[2m])))'
@@ -71,7 +72,7 @@ def test_relative_check_subtracts_the_baseline_colour() -> None:
 
 def test_bad_windows_and_thresholds_are_config_errors() -> None:
     with pytest.raises(GateConfigError, match="window '1 minute' is not a PromQL duration"):
-        error_ratio(window="1 minute")
+        error_ratio(schedule=Schedule(window="1 minute"))
     assert error_ratio(1e-05).condition.source == "result < 1e-05"
     with pytest.raises(GateConfigError, match="unknown name 'inf'"):
         latency_p95(float("inf"))
