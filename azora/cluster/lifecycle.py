@@ -253,7 +253,7 @@ def down(layout: Layout, purge: bool = False, progress: Progress = _quiet, bin_d
                     sandboxes.stop_containers(paths, progress)
                 if _stop_one(layout, name, progress):
                     stopped.append(name)
-            sandboxes.clean(paths, layout.root, progress)
+            sandboxes.release(paths, layout.root, progress)  # the containers were stopped above
     network.teardown(layout.root, progress, kube_proxy)
     if purge and layout.root.exists():
         shutil.rmtree(layout.root)

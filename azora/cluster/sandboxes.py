@@ -173,10 +173,14 @@ def remove_cgroups(progress: Progress) -> None:
         progress(f"removed {removed} cgroups under {CGROUP_ROOT}")
 
 
-def clean(paths: NodePaths, root: Path, progress: Progress) -> None:
-    """Everything above, in order (containerd may already be stopped)."""
-    ids = container_ids(paths)
-    stop_containers(paths, progress)
+def release(paths: NodePaths, root: Path, progress: Progress) -> None:
+    """What stopped containers leave: mounts, cgroups and the shims' sockets."""
     unmount_all(root, progress)
     remove_cgroups(progress)
-    remove_shim_sockets(paths, ids)
+    remove_shim_sockets(paths, container_ids(paths))
+
+
+def clean(paths: NodePaths, root: Path, progress: Progress) -> None:
+    """Everything above, in order (containerd may already be stopped)."""
+    stop_containers(paths, progress)
+    release(paths, root, progress)
