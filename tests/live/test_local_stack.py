@@ -27,7 +27,7 @@ from azora.cluster.layout import Layout
 from azora.cluster.lifecycle import ingress_url
 from azora.toolchain import Toolchain
 from azora.traffic import Sample, Traffic, summarize
-from tests.live.conftest import LiveProject, make_project
+from tests.live.conftest import LiveProject, make_project, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -173,7 +173,8 @@ def test_switch_never_leaves_the_active_service_without_ready_endpoints(project:
     )
     assert deployed.returncode == 0, deployed.stderr
     assert project.deployment("payment-green")["status"]["readyReplicas"] == 1
-    assert project.pod_colors(project.ready_pods("payment-preview")) == {"green"}
+    # The EndpointSlice controller follows the pod's readiness a moment after the Deployment does.
+    assert wait_for(lambda: project.pod_colors(project.ready_pods("payment-preview")) == {"green"}, 10)
     assert project.pod_colors(project.ready_pods("payment")) == {"blue"}
 
     with EndpointWatcher(project, "payment") as watcher, Traffic(project.service_url("payment"), RATE) as load:
