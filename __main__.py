@@ -15,5 +15,7 @@ platform = AzoraPlatform("azora", {"config": config, "secrets": secrets, "kubeco
 pulumi.export("environment", config.environment)
 pulumi.export("namespace", platform.namespace)
 pulumi.export("services", platform.services)
+if platform.prometheus_url is not None:
+    pulumi.export("prometheusUrl", platform.prometheus_url)
 if platform.grafana_admin_password is not None:
     pulumi.export("grafanaAdminPassword", platform.grafana_admin_password)

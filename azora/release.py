@@ -33,8 +33,11 @@ from azora.config.model import (
     StackConfig,
     split_legacy_status,
 )
+from azora.config.status import AnalysisRun, Revision
 from azora.engine import Progress, UpdateError, run_update
 from azora.errors import AzoraError, ExitCode
+from azora.gates.plan import POST, PRE, evidence_line
+from azora.gates.result import GateResult, Phase
 from azora.stackfile import StackFile
 
 # Messages of the release workflow's own steps: a default rollback goes back past all of them
@@ -68,6 +71,16 @@ class GateFailed(AzoraError):
 SmokeCheck = Callable[[str, bool], list[str]]
 
 
+class Gates(Protocol):
+    """Runs a service's metric gates (azora.gates.runner.PrometheusGates)."""
+
+    def preflight(self, config: StackConfig, service: str, old: Color, new: Color) -> None:
+        """Check every query of both gates once; raise before anything switches."""
+
+    def run(self, config: StackConfig, service: str, phase: str, color: Color) -> GateResult | None:
+        """Run the `phase` gate with `color` under test; None when it has no checks."""
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -97,6 +110,9 @@ def status_record(status: ServiceStatus) -> dict[str, Any]:
         record["idleScaledUp"] = True
     if status.promoted_at is not None:
         record["promotedAt"] = status.promoted_at
+    for key, value in (("analysis", status.analysis), ("verified", status.verified)):
+        if value is not None:
+            record[key] = value.model_dump(by_alias=True, exclude_none=True)
     return record
 
 
@@ -184,6 +200,7 @@ def deploy(
     auto_promote: bool = False,
     progress: Progress | None = None,
     confirm: Confirm | None = None,
+    gates: Gates | None = None,
 ) -> DeployResult:
     """Put `version` on the idle colour at full size, apply (the provider waits until the
     Deployment is Available), smoke-check the preview Service, then promote if asked."""
@@ -201,7 +218,7 @@ def deploy(
         if result.smoke_failures:
             return result
     if auto_promote or config.services[service].auto_promotion:
-        result.promoted = promote(target, service, smoke, progress)
+        result.promoted = promote(target, service, smoke, progress, gates=gates)
     return result
 
 
@@ -215,6 +232,9 @@ class PromoteResult:
     to_color: Color
     smoke_failures: list[str] = field(default_factory=list)
     switched_back: bool = False
+    # The gates' evidence (GateResult.as_dict) by phase, and what they decided.
+    analysis: dict[str, Any] = field(default_factory=dict)
+    decision: str = "promoted"  # promoted | verified | held | switched-back | aborted
 
 
 def _switch(
@@ -224,13 +244,29 @@ def _switch(
     message: str,
     progress: Progress | None,
     confirm: Confirm | None = None,
+    analysis: AnalysisRun | None = None,
 ) -> None:
-    document, _ = read_config(target)
+    document, config = read_config(target)
     move_legacy_status(document)
     # Both colours stay at full size: the switch (and a switch back) only moves selectors.
-    status = ServiceStatus(active_color=to_color, idle_scaled_up=True, promoted_at=now().isoformat())
+    before = config.status_of(service)
+    status = ServiceStatus(
+        active_color=to_color,
+        idle_scaled_up=True,
+        promoted_at=now().isoformat(),
+        analysis=analysis,
+        verified=before.verified,
+    )
     write_status(document, service, status)
     apply_document(target, document, message, progress, confirm)
+
+
+def _record(target: Target, service: str, message: str, progress: Progress | None, **changes: Any) -> None:
+    """An update that records the gate's outcome in the service's status (no resource changes)."""
+    document, config = read_config(target)
+    move_legacy_status(document)
+    write_status(document, service, config.status_of(service).model_copy(update=changes))
+    apply_document(target, document, message, progress)
 
 
 def promote(
@@ -239,25 +275,81 @@ def promote(
     smoke: SmokeCheck | None = None,
     progress: Progress | None = None,
     confirm: Confirm | None = None,
+    gates: Gates | None = None,
 ) -> PromoteResult:
-    """Switch the active colour, smoke-check the active Service, and switch straight back if
-    the check fails (the old colour is still scaled up, so the way back is only a selector)."""
+    """Run the pre-promotion gate on the preview colour, switch the active colour, smoke-check
+    the active Service and run the post-promotion gate; switch straight back if either fails
+    (the old colour is still scaled up, so the way back is only a selector). A gate that cannot
+    decide holds: before the switch nothing switches; after it the old colour stays up."""
     _, config = read_config(target)
     _service(config, service, target.stack)
     old = config.status_of(service).active_color
     new = config.status_of(service).idle_color
-    if new not in config.services[service].versions:
+    version = config.services[service].versions.get(new)
+    if version is None:
         raise ReleaseError(
             f"{service}: the idle colour {new!r} has no version; run azora deploy first", exit_code=ExitCode.BAD_INPUT
         )
-    _switch(target, service, new, f"azora promote {service} to {new}", progress, confirm)
     result = PromoteResult(service, old, new)
+    pre = post = None
+    if gates is not None:
+        gates.preflight(config, service, old, new)
+        pre = gates.run(config, service, PRE, new)
+        if pre is not None:
+            result.analysis[PRE] = pre.as_dict()
+            if pre.verdict is not Phase.SUCCESSFUL:
+                result.decision = "held" if pre.verdict is Phase.INCONCLUSIVE else "aborted"
+                return result
+    will_verify = gates is not None and bool(config.gate_for(service, POST))
+    run = None
+    if pre is not None or will_verify:
+        run = AnalysisRun(
+            color=new,
+            version=version,
+            at=now().isoformat(),
+            pre_promotion=pre.verdict.value if pre is not None else None,
+            decision="analyzing" if will_verify else "promoted",
+        )
+    evidence = f" ({evidence_line(pre)})" if pre is not None else ""
+    _switch(target, service, new, f"azora promote {service} to {new}{evidence}", progress, confirm, run)
     if smoke is not None:
         result.smoke_failures = smoke(service, False)
         if result.smoke_failures:
             reason = "; ".join(result.smoke_failures)[:200]
-            _switch(target, service, old, f"azora promote {service}: switched back to {old} ({reason})", progress)
-            result.switched_back = True
+            failed = run.model_copy(update={"decision": "switched-back"}) if run is not None else None
+            _switch(
+                target, service, old, f"azora promote {service}: switched back to {old} ({reason})", progress,
+                analysis=failed,
+            )  # fmt: skip
+            result.switched_back, result.decision = True, "switched-back"
+            return result
+    if gates is not None and will_verify:
+        post = gates.run(config, service, POST, new)
+    if post is None:
+        return result
+    result.analysis[POST] = post.as_dict()
+    assert run is not None
+    outcome = run.model_copy(update={"post_promotion": post.verdict.value, "at": now().isoformat()})
+    line = evidence_line(post)
+    if post.verdict is Phase.SUCCESSFUL:
+        verified = Revision(color=new, version=version, at=outcome.at)
+        _record(
+            target, service, f"azora promote {service}: verified {new} {version} ({line})", progress,
+            analysis=outcome.model_copy(update={"decision": "verified"}), verified=verified,
+        )  # fmt: skip
+        result.decision = "verified"
+    elif post.verdict is Phase.INCONCLUSIVE:
+        _record(
+            target, service, f"azora promote {service}: held on {new} {version} ({line})", progress,
+            analysis=outcome.model_copy(update={"decision": "held"}),
+        )  # fmt: skip
+        result.decision = "held"
+    else:
+        _switch(
+            target, service, old, f"azora promote {service}: switched back to {old} ({line})", progress,
+            analysis=outcome.model_copy(update={"decision": "switched-back"}),
+        )  # fmt: skip
+        result.switched_back, result.decision = True, "switched-back"
     return result
 
 
@@ -272,6 +364,8 @@ def due_scale_downs(config: StackConfig, at: dt.datetime | None = None) -> list[
         status = config.status_of(name)
         if not status.idle_scaled_up or status.promoted_at is None:
             continue  # not scaled up, or scaled up by deploy and not yet promoted: the preview stays
+        if status.held:
+            continue  # a post-promotion gate runs or could not decide: the way back stays open
         since = dt.datetime.fromisoformat(status.promoted_at)
         if at >= since + dt.timedelta(seconds=svc.scale_down_delay_seconds):
             due.append(name)

@@ -20,6 +20,7 @@ import pulumi_random as random
 from azora.config.model import MonitoringConfig
 from components import labels
 from components.helm_release import HelmRelease
+from components.prometheus import EmbeddedPrometheus
 
 DASHBOARD_LABEL = "grafana_dashboard"
 
@@ -55,15 +56,15 @@ def alert_rules(service: str, namespace: str, config: MonitoringConfig) -> list[
     pods = f'namespace="{namespace}",container="{service}"'
     colours = f'namespace="{namespace}",deployment=~"{service}-(blue|green)"'
     endpoint = f'namespace="{namespace}",endpoint="{service}",ready="true"'
-    latency = f"rate(http_request_duration_seconds_bucket{{{where}}}[5m])"
+    latency = f"rate(azora_http_request_duration_seconds_bucket{{{where}}}[5m])"
     labels_ = {"severity": "critical", "service": service}
     warning = {"severity": "warning", "service": service}
     ratio = alerts.error_rate_percent / 100
     return [
         {
             "alert": "AzoraHighErrorRate",
-            "expr": f'sum(rate(http_requests_total{{{where},status=~"5.."}}[5m])) '
-            f"/ clamp_min(sum(rate(http_requests_total{{{where}}}[5m])), 1e-9) > {ratio}",
+            "expr": f'sum(rate(azora_http_requests_total{{{where},code=~"5.."}}[5m])) '
+            f"/ clamp_min(sum(rate(azora_http_requests_total{{{where}}}[5m])), 1e-9) > {ratio}",
             "for": "5m",
             "labels": labels_,
             "annotations": {"summary": f"{service}: more than {alerts.error_rate_percent}% of requests fail with 5xx"},
@@ -105,8 +106,8 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
     """A Grafana dashboard for one service: traffic, errors, latency, pods per colour."""
     where = f'namespace="{namespace}",service="{service}"'
     colours = f'namespace="{namespace}",deployment=~"{service}-(blue|green)"'
-    requests = f"sum(rate(http_requests_total{{{where}}}[5m]))"
-    errors = f'sum(rate(http_requests_total{{{where},status=~"5.."}}[5m]))'
+    requests = f"sum(rate(azora_http_requests_total{{{where}}}[5m]))"
+    errors = f'sum(rate(azora_http_requests_total{{{where},code=~"5.."}}[5m]))'
 
     def panel(index: int, title: str, expr: str, unit: str) -> dict[str, Any]:
         return {
@@ -125,7 +126,7 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
         "schemaVersion": 39,
         "time": {"from": "now-6h", "to": "now"},
         "panels": [
-            panel(0, "Requests per second", f"sum(rate(http_requests_total{{{where}}}[5m]))", "reqps"),
+            panel(0, "Requests per second", f"sum(rate(azora_http_requests_total{{{where}}}[5m]))", "reqps"),
             panel(
                 1,
                 "5xx ratio",
@@ -135,7 +136,7 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
             panel(
                 2,
                 "p95 latency",
-                f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{where}}}[5m])))",
+                f"histogram_quantile(0.95, sum by (le) (rate(azora_http_request_duration_seconds_bucket{{{where}}}[5m])))",
                 "s",
             ),
             panel(
@@ -151,8 +152,9 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
 class MonitoringStack(pulumi.ComponentResource):
     """Metrics, alerts, dashboards, logs and traces for one stack, each part switchable."""
 
-    grafana_admin_password: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str] | None
     otlp_endpoint: pulumi.Output[str]
+    prometheus_url: pulumi.Output[str]  # the embedded Prometheus's in-cluster URL ("" for the chart)
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("azora:monitoring:MonitoringStack", name, None, opts)
@@ -167,16 +169,33 @@ class MonitoringStack(pulumi.ComponentResource):
 
         child = pulumi.ResourceOptions(parent=self)
 
-        password = random.RandomPassword(
-            f"{name}-grafana-admin",
-            length=32,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
-        )
-        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        # Grafana comes with the chart; the embedded Prometheus has none.
+        self.grafana_admin_password: pulumi.Output[str] | None = None
+        if config.prometheus.enabled and config.prometheus.mode == "chart":
+            password = random.RandomPassword(
+                f"{name}-grafana-admin",
+                length=32,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
+            )
+            self.grafana_admin_password = pulumi.Output.secret(password.result)
 
         crd_owners: list[pulumi.Resource] = []
-        if config.prometheus.enabled:
+        self.prometheus_url = pulumi.Output.from_input("")
+        if config.prometheus.enabled and config.prometheus.mode == "embedded":
+            embedded = EmbeddedPrometheus(
+                f"{name}-prometheus",
+                {
+                    "namespace": namespace,
+                    "app_namespace": app_namespace,
+                    "image": config.prometheus.image,
+                    "retention": config.prometheus.retention,
+                    "scrape_interval": config.prometheus.scrape_interval,
+                },
+                opts=child,
+            )
+            self.prometheus_url = embedded.url
+        elif config.prometheus.enabled:
             prometheus = HelmRelease(
                 f"{name}-prometheus",
                 {
@@ -204,7 +223,7 @@ class MonitoringStack(pulumi.ComponentResource):
                             }
                         },
                     },
-                    "secret_values": {"grafana": {"adminPassword": self.grafana_admin_password}},
+                    "secret_values": {"grafana": {"adminPassword": pulumi.Output.secret(password.result)}},
                 },
                 opts=child,
             )
@@ -226,7 +245,10 @@ class MonitoringStack(pulumi.ComponentResource):
                     spec={
                         "selector": {"matchLabels": labels.selector(service.name)},
                         "namespaceSelector": {"matchNames": [app_namespace]},
-                        "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+                        # honorLabels: the pods' own service/color/version labels win over the
+                        # operator's target labels, so the gates' queries read the same series
+                        # here as on the embedded Prometheus.
+                        "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s", "honorLabels": True}],
                     },
                     opts=after_crds,
                 )
@@ -293,5 +315,9 @@ class MonitoringStack(pulumi.ComponentResource):
         self.otlp_endpoint = pulumi.Output.from_input(otlp)
 
         self.register_outputs(
-            {"grafana_admin_password": self.grafana_admin_password, "otlp_endpoint": self.otlp_endpoint}
+            {
+                "grafana_admin_password": self.grafana_admin_password,
+                "otlp_endpoint": self.otlp_endpoint,
+                "prometheus_url": self.prometheus_url,
+            }
         )

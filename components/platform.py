@@ -215,6 +215,7 @@ class AzoraPlatform(pulumi.ComponentResource):
 
         # ------------------------------------------------------------ monitoring
         self.grafana_admin_password = None
+        self.prometheus_url: pulumi.Output[str] | None = None
         otlp_endpoint: pulumi.Output[str] | None = None
         if monitoring_on:
             monitoring_namespace = platform_namespace(config.monitoring_namespace)
@@ -231,6 +232,8 @@ class AzoraPlatform(pulumi.ComponentResource):
                 opts=under(monitoring_namespace, app_namespace),
             )
             self.grafana_admin_password = monitoring.grafana_admin_password
+            if config.monitoring.prometheus.enabled and config.monitoring.prometheus.mode == "embedded":
+                self.prometheus_url = monitoring.prometheus_url
             if config.monitoring.tracing.enabled:
                 otlp_endpoint = monitoring.otlp_endpoint
         sentry_dsn = secrets.get("sentryDsn") if monitoring_on and config.monitoring.sentry else None

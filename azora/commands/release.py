@@ -23,7 +23,7 @@ from azora import release
 from azora import rollback as rollbacks
 from azora.cluster.layout import ClusterError
 from azora.cluster.lifecycle import api_for
-from azora.cluster.services import host_targets
+from azora.cluster.services import host_targets, host_url
 from azora.commands.stack import (
     JSON,
     STACK,
@@ -41,7 +41,10 @@ from azora.commands.stack import (
 from azora.console import err, out
 from azora.context import Context, of
 from azora.engine import EngineError, ProjectStack, run_preview
-from azora.errors import BadInput
+from azora.errors import BadInput, ExitCode
+from azora.gates import Measurement, PrometheusUnavailable
+from azora.gates.result import measurement_line
+from azora.gates.runner import PrometheusGates, gate_address
 from azora.progress import changes as resource_changes
 from azora.progress import progress_view
 from azora.smoke import (
@@ -55,6 +58,10 @@ from azora.smoke import (
 )
 
 SERVICE = typer.Option(..., "--service", help="The service.", show_default=False)
+PROMETHEUS_URL = typer.Option(
+    None, "--prometheus-url", help="Prometheus the gates query (default azora:analysis.address, else the stack's own)."
+)
+SKIP_ANALYSIS = typer.Option(False, "--skip-analysis", help="Do not run the metric gates (azora:analysis).")
 BASE_URL = typer.Option(None, "--base-url", help="Smoke through <URL>/<Service><healthPath>.")
 NO_SMOKE = typer.Option(False, "--no-smoke", help="Skip the smoke checks.")
 
@@ -101,6 +108,34 @@ def _smoke(
     return check
 
 
+def _gates(
+    context: Context, target: ProjectStack, prometheus_url: str | None, skip: bool, quiet: bool
+) -> release.Gates | None:
+    """The metric gates of the stack's `azora:analysis`, or None when skipped. The address is
+    checked here; the queries run once before anything switches (release.promote)."""
+    if skip:
+        return None
+    _, config = release.read_config(target)
+    if not any(config.gate_for(name, phase) for name in config.services for phase in ("prePromotion", "postPromotion")):
+        return None
+    address = gate_address(config, prometheus_url, target.stack_file.name)
+    real = embedded_real_node(context, target.stack) if prometheus_url is None else None
+
+    def resolve(url: str) -> str:
+        if real is None:
+            return url
+        try:
+            return host_url(url, api_for(real))
+        except ClusterError as exc:
+            raise PrometheusUnavailable(f"the gates' Prometheus: {exc}") from None
+
+    def show(measurement: Measurement) -> None:
+        if not quiet:
+            err.print(f"  {escape(measurement_line(measurement))}", highlight=False)
+
+    return PrometheusGates(address, resolve=resolve, on_measurement=show, report=(lambda _: None) if quiet else err.print)
+
+
 def _confirmer(yes: bool, question: str) -> release.Confirm | None:
     """Without --yes: show the stack file's diff and the engine's per-resource diff, then ask."""
     if yes:
@@ -136,6 +171,8 @@ def deploy_command(
     auto_promote: bool = typer.Option(False, "--auto-promote", help="Promote when the preview smoke passes."),
     base_url: str | None = BASE_URL,
     no_smoke: bool = NO_SMOKE,
+    prometheus_url: str | None = PROMETHEUS_URL,
+    skip_analysis: bool = SKIP_ANALYSIS,
     yes: bool = YES,
     verbose: bool = VERBOSE,
     as_json: bool = JSON,
@@ -143,11 +180,12 @@ def deploy_command(
     """Put VERSION on the idle colour at full size, apply, smoke the preview Service."""
     target = open_stack(of(ctx), stack)
     smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json)
+    gates = _gates(of(ctx), target, prometheus_url, skip_analysis, as_json)
     with progress_view(
         err, f"deploying {service} {version} to {stack}", enabled=not as_json, on_output=engine_output(verbose)
     ) as view:
         result = release.deploy(
-            target, service, version, smoke, auto_promote, view, _confirmer(yes, f"deploy {service} {version}?")
+            target, service, version, smoke, auto_promote, view, _confirmer(yes, f"deploy {service} {version}?"), gates
         )
     data: dict[str, Any] = {"stack": stack, **asdict(result)}
     if result.smoke_failures:
@@ -163,15 +201,42 @@ def deploy_command(
 
 
 def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[str, Any] | None = None) -> None:
-    if result.switched_back:
-        _emit(as_json, (data or {}) | {"promotion": asdict(result), "result": "switched back"})
-        raise release.GateFailed(
-            f"{result.service}: the post-promotion check failed; switched back to {result.from_color}",
-            details=result.smoke_failures,
+    data = (data or {}) | {"promotion": asdict(result)}
+    service, old, new = result.service, result.from_color, result.to_color
+    if result.decision == "switched-back":
+        _emit(as_json, data | {"result": "switched back"})
+        details = result.smoke_failures or [_gate_reason(result, "postPromotion")]
+        raise release.GateFailed(f"{service}: the post-promotion check failed; switched back to {old}", details=details)
+    if result.decision == "aborted":
+        _emit(as_json, data | {"result": "aborted"})
+        raise release.ReleaseError(
+            f"{service}: the pre-promotion gate failed on {new}; nothing was switched ({old} stays active)",
+            details=[_gate_reason(result, "prePromotion")],
         )
-    _emit(as_json, (data or {}) | {"promotion": asdict(result), "result": "promoted"})
+    if result.decision == "held":
+        _emit(as_json, data | {"result": "held"})
+        after = "postPromotion" in result.analysis
+        where = (
+            f"{new} stays active and {old} stays up (scale-down waits); promote again or roll back"
+            if after
+            else f"nothing was switched ({old} stays active)"
+        )
+        raise release.ReleaseError(
+            f"{service}: the {'post' if after else 'pre'}-promotion gate was inconclusive (too little traffic); {where}",
+            details=[_gate_reason(result, "postPromotion" if after else "prePromotion")],
+            exit_code=ExitCode.INCONCLUSIVE,
+        )
+    _emit(as_json, data | {"result": result.decision})
     if not as_json:
-        out.print(f"[green]✓[/] {result.service} is live on {result.to_color}")
+        how = " (verified by its post-promotion gate)" if result.decision == "verified" else ""
+        out.print(f"[green]✓[/] {service} is live on {new}{how}")
+
+
+def _gate_reason(result: release.PromoteResult, phase: str) -> str:
+    evidence = result.analysis.get(phase) or {}
+    return f"{phase} {evidence.get('verdict', '?')}: " + "; ".join(
+        f"{check['name']}: {check['reason']}" for check in evidence.get("checks", []) if check["verdict"] != "Successful"
+    )
 
 
 def promote_command(
@@ -180,17 +245,23 @@ def promote_command(
     service: str = SERVICE,
     base_url: str | None = BASE_URL,
     no_smoke: bool = NO_SMOKE,
+    prometheus_url: str | None = PROMETHEUS_URL,
+    skip_analysis: bool = SKIP_ANALYSIS,
     yes: bool = YES,
     verbose: bool = VERBOSE,
     as_json: bool = JSON,
 ) -> None:
-    """Switch the active colour; if the post-promotion check fails, switch back at once (exit 3)."""
+    """Gate the preview colour, switch, smoke and gate the new colour; switch back at once if
+    a post-promotion check fails (exit 3). An inconclusive gate holds the release (exit 4)."""
     target = open_stack(of(ctx), stack)
     smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json)
+    gates = _gates(of(ctx), target, prometheus_url, skip_analysis, as_json)
     with progress_view(
         err, f"promoting {service} on {stack}", enabled=not as_json, on_output=engine_output(verbose)
     ) as view:
-        result = release.promote(target, service, smoke, view, _confirmer(yes, f"switch {service} to its idle colour?"))
+        result = release.promote(
+            target, service, smoke, view, _confirmer(yes, f"switch {service} to its idle colour?"), gates
+        )
     _report_promotion(result, as_json, {"stack": stack})
 
 

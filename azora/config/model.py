@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from azora.config.analysis import CheckConfig, ServiceAnalysis, StackAnalysis, reference_problems
 from azora.config.base import COLORS, Color, Model, check_dns_label
 from azora.config.errors import NestedProblems
 from azora.config.sections import (
@@ -178,6 +179,10 @@ class ServiceConfig(Model):
         default_factory=list,
         description="Services (or postgresql, redis) this one may open connections to.",
     )
+    analysis: ServiceAnalysis = Field(
+        default_factory=ServiceAnalysis,
+        description="This service's promotion gates; unset lists take `azora:analysis`'s.",
+    )
 
     @field_validator("image")
     @classmethod
@@ -263,6 +268,10 @@ class StackConfig(Model):
     postgresql_url: SecretValue | None = Field(default=None, description="Secret: URL of an external PostgreSQL.")
     redis_url: SecretValue | None = Field(default=None, description="Secret: URL of an external Redis.")
     services: dict[ServiceName, ServiceConfig] = Field(description="The Azora services by name.")
+    analysis: StackAnalysis = Field(
+        default_factory=StackAnalysis,
+        description="Promotion gates on live metrics: every service's defaults and the Prometheus they query.",
+    )
     status: dict[ServiceName, ServiceStatus] = Field(
         default_factory=dict,
         description="Release state per service, written by the release workflow (deploy, promote, "
@@ -390,7 +399,20 @@ class StackConfig(Model):
             raise NestedProblems([(("status", *path), message) for path, message in problems])
         return self
 
+    @model_validator(mode="after")
+    def _analysis_references(self) -> StackConfig:
+        problems = reference_problems(self.analysis, {n: s.analysis for n, s in self.services.items()})
+        if problems:
+            raise NestedProblems(problems)
+        return self
+
     # ------------------------------------------------------------------ derived values
+
+    def gate_for(self, name: str, phase: str) -> list[CheckConfig]:
+        """The checks of a service's `prePromotion` or `postPromotion` gate (its own, else the stack's)."""
+        attribute = "pre_promotion" if phase == "prePromotion" else "post_promotion"
+        own = getattr(self.services[name].analysis, attribute)
+        return list(own if own is not None else getattr(self.analysis, attribute) or [])
 
     def status_of(self, name: str) -> ServiceStatus:
         """The release state of a service (the defaults when the workflow recorded none)."""
@@ -430,7 +452,8 @@ class StackConfig(Model):
         if self.monitoring.enabled:
             for part in ("prometheus", "logs", "tracing"):
                 section = getattr(self.monitoring, part)
-                if section.enabled:
+                embedded = part == "prometheus" and self.monitoring.prometheus.mode == "embedded"
+                if section.enabled and not embedded:
                     charts[f"monitoring.{part}.chart"] = section.chart
         return {key: spec for key, spec in charts.items() if spec.enabled and spec.repo}
 

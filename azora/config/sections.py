@@ -4,6 +4,7 @@ re-exports every name), kept apart so each file holds one concept."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -88,10 +89,33 @@ class RedisConfig(DataStore):
 # ----------------------------------------------------------------------------- monitoring
 
 
+EMBEDDED_PROMETHEUS_IMAGE = "azora.local/prometheus:2.42.0"
+
+
 class PrometheusConfig(Model):
-    enabled: bool = Field(default=True, description="kube-prometheus-stack.")
+    enabled: bool = Field(default=True, description="Run Prometheus (the gates and alerts read it).")
+    mode: Literal["chart", "embedded"] = Field(
+        default="chart",
+        description="chart: kube-prometheus-stack (operator, Alertmanager, Grafana); embedded: one Prometheus "
+        "pod from a locally built image, discovering the stack's pods through the API (the local stack).",
+    )
     chart: ChartSpec = _chart("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")
     retention: str = Field(default="15d", description="Prometheus retention.")
+    image: str = Field(
+        default=EMBEDDED_PROMETHEUS_IMAGE,
+        description="embedded: the image, built on the embedded cluster from Debian's prometheus package.",
+    )
+    scrape_interval: str = Field(
+        default="5s",
+        description="embedded: how often each pod's /metrics is scraped; the gates' windows need two scrapes.",
+    )
+
+    @field_validator("scrape_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*(ms|s|m)", value):
+            raise ValueError(f"must be a Prometheus duration such as 2s, 15s or 1m, got {value!r}")
+        return value
 
 
 class AlertsConfig(Model):
@@ -133,6 +157,29 @@ class MonitoringConfig(Model):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     sentry: bool = Field(default=False, description="Inject SENTRY_DSN from the secret azora:sentryDsn.")
+
+    @model_validator(mode="after")
+    def _embedded_has_no_operator(self) -> MonitoringConfig:
+        """The embedded Prometheus has no operator, Grafana or charts: asking for what needs them
+        is an error rather than a silent no-op."""
+        if not (self.enabled and self.prometheus.enabled and self.prometheus.mode == "embedded"):
+            return self
+        needs_chart = {
+            ("serviceMonitors",): self.service_monitors,
+            ("alerts", "enabled"): self.alerts.enabled,
+            ("dashboards",): self.dashboards,
+            ("logs", "enabled"): self.logs.enabled,
+            ("tracing", "enabled"): self.tracing.enabled,
+        }
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (path, "needs prometheus.mode: chart (the embedded Prometheus has no operator, Grafana or charts); "
+             "set it to false")
+            for path, on in needs_chart.items()
+            if on
+        ]
+        if problems:
+            raise NestedProblems(problems)
+        return self
 
 
 # ----------------------------------------------------------------------------- namespace

@@ -7,11 +7,52 @@ from `azora:services` the same way, so a release PR reads as the few lines that 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from azora.config.base import Color, Model
+
+Verdict = Literal["Successful", "Failed", "Error", "Inconclusive"]
+Decision = Literal["promoted", "analyzing", "verified", "held", "switched-back"]
+
+
+def _iso_time(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            when = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be an ISO 8601 time, got {value!r}") from None
+        if when.tzinfo is None:
+            raise ValueError(f"must include a UTC offset (e.g. {value}+00:00), got {value!r}")
+    return value
+
+
+class Revision(Model):
+    """A colour running a version, and when a gate said so."""
+
+    color: Color = Field(description="The colour.")
+    version: str = Field(description="The version it ran.")
+    at: str = Field(description="When (UTC, ISO 8601).")
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        return _iso_time(value) or value
+
+
+class AnalysisRun(Revision):
+    """The last gated promotion of a service: what was under test, each gate's verdict, the decision.
+    The measurements themselves are in the message of the update that recorded it."""
+
+    pre_promotion: Verdict | None = Field(default=None, description="The pre-promotion gate's verdict.")
+    post_promotion: Verdict | None = Field(default=None, description="The post-promotion gate's verdict.")
+    decision: Decision = Field(
+        description="promoted: switched after its pre-promotion gate (it has no post-promotion gate); "
+        "analyzing: switched, the post-promotion gate is running; verified: the post-promotion gate passed; held: "
+        "the post-promotion gate was Inconclusive; switched-back: it failed and the old colour is active again. "
+        "`azora scale-down` leaves the old colour up while analyzing or held (unless --now)."
+    )
 
 
 class ServiceStatus(Model):
@@ -31,21 +72,33 @@ class ServiceStatus(Model):
         "its replicas until scaleDownDelaySeconds after it.",
     )
 
+    analysis: AnalysisRun | None = Field(
+        default=None, description="The last gated `azora promote`: verdicts and decision (azora/gates)."
+    )
+    verified: Revision | None = Field(
+        default=None,
+        description="The last revision whose post-promotion gate passed; the service's active revision is "
+        "verified while it is this one (`azora history`, `azora rollback --verified`).",
+    )
+
     @field_validator("promoted_at")
     @classmethod
-    def _iso_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                when = dt.datetime.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"must be an ISO 8601 time, got {value!r}") from None
-            if when.tzinfo is None:
-                raise ValueError(f"must include a UTC offset (e.g. {value}+00:00), got {value!r}")
-        return value
+    def _promoted_at(cls, value: str | None) -> str | None:
+        return _iso_time(value)
 
     @property
     def idle_color(self) -> Color:
         return other_color(self.active_color)
+
+    @property
+    def held(self) -> bool:
+        """The post-promotion gate is running or could not decide: the old colour stays up."""
+        return self.analysis is not None and self.analysis.decision in ("analyzing", "held")
+
+    def is_verified(self, versions: dict[Color, str]) -> bool:
+        """The active colour runs the revision the last passing gate verified."""
+        record = self.verified
+        return record is not None and record.color == self.active_color and versions.get(record.color) == record.version
 
 
 def other_color(color: Color) -> Color:

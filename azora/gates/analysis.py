@@ -1,6 +1,7 @@
 """Metric checks and gates: measurements over time, tri-state verdicts that fail closed.
 
-A `MetricCheck` takes `count` measurements, one every `interval` seconds (the first at once).
+A `MetricCheck` takes `count` measurements, one every `interval` seconds, the first after
+`initial_delay` (at once by default).
 Each measurement runs the check's `requests_query` (if any), then its `query`, and gets a phase,
 decided in this order:
 
@@ -63,6 +64,7 @@ class MetricCheck:
     min_requests: float = 0
     requests_query: str | None = None
     key: str = ""
+    initial_delay: float = 0.0  # seconds before the first measurement (Argo's initialDelay)
     condition: Condition = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +73,7 @@ class MetricCheck:
             raise GateConfigError(f"{where}: a check needs a name")
         problems = {
             "interval": self.interval < 0 or not math.isfinite(self.interval),
+            "initialDelay": self.initial_delay < 0 or not math.isfinite(self.initial_delay),
             "count": self.count < 1,
             "failureLimit": self.failure_limit < 0,
             "consecutiveErrorLimit": self.consecutive_error_limit < 0,
@@ -117,7 +120,7 @@ def run_gate(
     runs = [_Run(check, values) for check in checks]
     start = clock()
     for run in runs:
-        run.due = start
+        run.due = start + run.check.initial_delay
     while True:
         pending = [run for run in runs if run.result.verdict is None]
         if not pending:

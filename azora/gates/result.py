@@ -104,6 +104,13 @@ def gate_result(name: str, results: list[CheckResult]) -> GateResult:
     return GateResult(name, results, Phase.SUCCESSFUL, f"{len(results)} of {len(results)} checks passed")
 
 
+def measurement_line(measurement: Measurement) -> str:
+    """A measurement as it is printed when it happens:
+    `web postPromotion error-ratio #2 at 8.1s: Successful, 0.0123 on 240 requests: result < 0.05 holds`."""
+    requests = f" ({measurement.requests:g} requests)" if measurement.requests is not None else ""
+    return f"{measurement.check} #{measurement.index} at {measurement.at:.1f}s: {measurement.phase}{requests}: {measurement.message}"
+
+
 def fmt(value: float) -> str:
     """A value as messages show it: 6 significant digits, NaN, +Inf, -Inf."""
     if math.isnan(value):

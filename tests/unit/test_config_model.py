@@ -42,7 +42,8 @@ def test_the_three_stack_files_are_valid() -> None:
     assert {s.replicas for s in staging.services.values()} == {2}
     assert all(s.replicas >= 3 and s.autoscaling is not None for s in production.services.values())
     assert production.monitoring.enabled and production.monitoring.alerts.enabled
-    assert not local.monitoring.enabled
+    assert local.monitoring.enabled and local.monitoring.prometheus.mode == "embedded"
+    assert not local.monitoring.alerts.enabled and not local.monitoring.logs.enabled
 
 
 def test_defaults_are_applied_in_one_place() -> None:

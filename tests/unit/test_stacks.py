@@ -29,17 +29,25 @@ EXPECTED_COUNTS = {
         "azora:platform:AzoraPlatform": 1,
         # the embedded cluster's kubeconfig (azora:kubeconfig)
         "pulumi:providers:kubernetes": 1,
-        "azora:namespace:Namespace": 1,
-        "kubernetes:core/v1:Namespace": 1,
+        # the app's and monitoring's
+        "azora:namespace:Namespace": 2,
+        "kubernetes:core/v1:Namespace": 2,
         "kubernetes:core/v1:ResourceQuota": 1,
-        "kubernetes:core/v1:LimitRange": 1,
-        # default deny, DNS, one per service
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 8,
+        "kubernetes:core/v1:LimitRange": 2,
+        # app: default deny, DNS, one per service; monitoring: default deny, DNS, within
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 11,
         "azora:deploy:BlueGreenService": 6,
-        DEPLOYMENT: 12,
+        # the blue/green pairs and the embedded Prometheus (its account, discovery Role and config)
+        DEPLOYMENT: 13,
         "kubernetes:policy/v1:PodDisruptionBudget": 6,
-        SERVICE: 12,
+        SERVICE: 13,
         "kubernetes:networking.k8s.io/v1:Ingress": 2,
+        "azora:monitoring:MonitoringStack": 1,
+        "azora:monitoring:EmbeddedPrometheus": 1,
+        "kubernetes:core/v1:ServiceAccount": 1,
+        "kubernetes:rbac.authorization.k8s.io/v1:Role": 1,
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": 1,
+        "kubernetes:core/v1:ConfigMap": 1,
     },
     "staging": {
         "azora:platform:AzoraPlatform": 1,
@@ -106,8 +114,13 @@ def _containers(deployment: Registration) -> list[dict[str, Any]]:
     return deployment.inputs["spec"]["template"]["spec"]["containers"]
 
 
+def _app(resources: list[Registration]) -> list[Registration]:
+    """The blue/green services' objects (not the embedded Prometheus)."""
+    return [r for r in resources if r.inputs["metadata"]["labels"].get("app.kubernetes.io/component") == "service"]
+
+
 def test_every_deployment_is_limited_probed_and_restricted(stack_run: ProgramRun) -> None:
-    deployments = stack_run.of_type(DEPLOYMENT)
+    deployments = _app(stack_run.of_type(DEPLOYMENT))
     assert len(deployments) == 12
     for deployment in deployments:
         pod = deployment.inputs["spec"]["template"]["spec"]
@@ -131,7 +144,7 @@ def test_every_deployment_is_limited_probed_and_restricted(stack_run: ProgramRun
 def test_deployments_keep_the_provider_await_and_services_rely_on_the_graph(stack_run: ProgramRun) -> None:
     for deployment in stack_run.of_type(DEPLOYMENT):
         assert "pulumi.com/skipAwait" not in (deployment.inputs["metadata"].get("annotations") or {})
-    services = stack_run.of_type(SERVICE)
+    services = _app(stack_run.of_type(SERVICE))
     assert len(services) == 12
     for service in services:
         assert service.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
