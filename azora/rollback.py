@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi import automation as auto
@@ -38,6 +38,7 @@ class HistoryRow:
     result: str
     message: str
     services: dict[str, dict[str, Any]]
+    verified: list[str] = field(default_factory=list)  # services whose post-promotion gate this update recorded
 
 
 def _numbered(entries: list[auto.UpdateSummary]) -> list[tuple[int, auto.UpdateSummary]]:
@@ -58,24 +59,40 @@ def azora_values(config: Mapping[str, auto.ConfigValue]) -> dict[str, Any]:
     return split_legacy_status(values)[0]
 
 
+def _services(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each service's active colour, versions and verification, read leniently (old entries)."""
+    services = values.get("services")
+    services = services if isinstance(services, dict) else {}
+    status = values.get("status")
+    status = status if isinstance(status, dict) else {}
+    summary = {}
+    for name, svc in services.items():
+        if not isinstance(svc, dict):
+            continue
+        found = status.get(name)
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
+        listed = svc.get("versions")
+        versions: dict[str, Any] = listed if isinstance(listed, dict) else {}
+        active = entry.get("activeColor", "blue")
+        record = entry.get("verified") if isinstance(entry.get("verified"), dict) else None
+        summary[name] = {
+            "activeColor": active,
+            "versions": versions,
+            "verified": record is not None
+            and record.get("color") == active
+            and versions.get(active) == record.get("version"),
+            "verifiedAt": record.get("at") if record else None,
+        }
+    return summary
+
+
 def history(target: Target, limit: int | None = None) -> list[HistoryRow]:
-    """One row per update, newest first (at most `limit`), with each service's colours."""
+    """One row per update, newest first (at most `limit`), with each service's colours. An
+    update *verified* a service when it recorded a new passing post-promotion gate for the
+    revision the service's active colour runs (`azora promote`'s `verified` step)."""
     rows = []
     # All entries are read even with a limit: file backends number updates by their position.
-    for number, entry in _numbered(target.handle.history())[: limit or None]:
-        values = azora_values(entry.config)
-        services = values.get("services")
-        services = services if isinstance(services, dict) else {}
-        status = values.get("status")
-        status = status if isinstance(status, dict) else {}
-        summary = {
-            name: {
-                "activeColor": (status.get(name) or {}).get("activeColor", "blue"),
-                "versions": svc.get("versions", {}),
-            }
-            for name, svc in services.items()
-            if isinstance(svc, dict)
-        }
+    for number, entry in _numbered(target.handle.history()):
         rows.append(
             HistoryRow(
                 version=number,
@@ -83,10 +100,19 @@ def history(target: Target, limit: int | None = None) -> list[HistoryRow]:
                 kind=entry.kind,
                 result=entry.result,
                 message=entry.message or "",
-                services=summary,
+                services=_services(azora_values(entry.config)),
             )
         )
-    return rows
+    for newer, older in zip(rows, [*rows[1:], None], strict=True):
+        before = older.services if older is not None else {}
+        newer.verified = sorted(
+            name
+            for name, svc in newer.services.items()
+            if newer.result == "succeeded"
+            and svc["verified"]
+            and svc["verifiedAt"] != (before.get(name) or {}).get("verifiedAt")
+        )
+    return rows[: limit or None]
 
 
 # ----------------------------------------------------------------------------- planning
@@ -147,12 +173,15 @@ def diff(current: Mapping[str, auto.ConfigValue], wanted: Mapping[str, auto.Conf
     ]
 
 
-def plan_rollback(target: Target, to_version: int | None = None) -> RollbackPlan:
+def plan_rollback(target: Target, to_version: int | None = None, verified: bool = False) -> RollbackPlan:
     """The config to restore and what changes. Default: the last successful update made before
     the current release (skipping the workflow's deploy/promote/scale-down steps) whose config
-    differs from the current one. Refuses entries that failed or carry no config."""
+    differs from the current one. With `verified`: the last update that verified a release
+    (history's `verified`), or refuse `to_version` unless it is one. Refuses entries that
+    failed or carry no config."""
     entries = _numbered(target.handle.history(show_secrets=True))
     current = dict(target.handle.get_all_config())
+    proven = {row.version: row.verified for row in history(target)} if verified else {}
     if to_version is not None:
         chosen = next((e for n, e in entries if n == to_version), None)
         if chosen is None:
@@ -169,6 +198,13 @@ def plan_rollback(target: Target, to_version: int | None = None) -> RollbackPlan
             raise ReleaseError(
                 f"update {to_version} recorded no config; it cannot be restored", exit_code=ExitCode.BAD_INPUT
             )
+        if verified and not proven.get(to_version):
+            known = ", ".join(str(n) for n, names in proven.items() if names) or "none"
+            raise ReleaseError(
+                f"update {to_version} is not a verified revision (no post-promotion gate passed in it); "
+                f"verified updates: {known}",
+                exit_code=ExitCode.BAD_INPUT,
+            )
         number = to_version
     else:
         found = next(
@@ -178,13 +214,14 @@ def plan_rollback(target: Target, to_version: int | None = None) -> RollbackPlan
                 if e.kind == "update"
                 and e.result == "succeeded"
                 and e.config
-                and not (e.message or "").startswith(RELEASE_STEPS)
+                and (proven.get(n) if verified else not (e.message or "").startswith(RELEASE_STEPS))
                 and diff(current, e.config)
             ),
             None,
         )
         if found is None:
-            raise ReleaseError(f"stack {target.stack!r} has no earlier successful update with a different config")
+            what = "verified revision" if verified else "successful update"
+            raise ReleaseError(f"stack {target.stack!r} has no earlier {what} with a different config")
         number, chosen = found
     return RollbackPlan(number, chosen.message or "", diff(current, chosen.config), dict(chosen.config), current)
 

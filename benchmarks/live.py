@@ -153,7 +153,9 @@ def main() -> None:
             # The floor: the same selector change by hand, there and back (both colours are up).
             floors.append(_timed(patch("green"), api, "green"))
             floors.append(_timed(patch("blue"), api, "blue"))
-            promote = azora("promote", "--stack", "local", "--service", SERVICE, "--yes", "--no-smoke")
+            promote = azora(
+                "promote", "--stack", "local", "--service", SERVICE, "--yes", "--no-smoke", "--skip-analysis"
+            )
             switches.append(under_load(promote, "green"))
             rollbacks.append(under_load(azora("rollback", "--stack", "local", "--yes"), "blue"))
         engine = []

@@ -136,7 +136,8 @@ def dashboard(service: str, namespace: str) -> dict[str, Any]:
             panel(
                 2,
                 "p95 latency",
-                f"histogram_quantile(0.95, sum by (le) (rate(azora_http_request_duration_seconds_bucket{{{where}}}[5m])))",
+                "histogram_quantile(0.95, sum by (le) "
+                f"(rate(azora_http_request_duration_seconds_bucket{{{where}}}[5m])))",
                 "s",
             ),
             panel(

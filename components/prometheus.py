@@ -16,6 +16,7 @@ never pulled; the Deployment says so in its policy exemptions.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import pulumi
@@ -104,14 +105,18 @@ class EmbeddedPrometheus(pulumi.ComponentResource):
         binding = k8s.rbac.v1.RoleBinding(
             f"{name}-discovery",
             metadata=meta(f"{NAME}-discovery", app_namespace),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=f"{NAME}-discovery"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=f"{NAME}-discovery"
+            ),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=NAME, namespace=namespace)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role, account]),
         )
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=meta(f"{NAME}-config"),
-            data={"prometheus.yml": yaml.safe_dump(scrape_config(app_namespace, args["scrape_interval"]), sort_keys=False)},
+            data={
+                "prometheus.yml": yaml.safe_dump(scrape_config(app_namespace, args["scrape_interval"]), sort_keys=False)
+            },
             opts=child,
         )
         pod_labels = {**labels.selector(NAME), labels.COMPONENT: "monitoring"}
@@ -227,6 +232,6 @@ class EmbeddedPrometheus(pulumi.ComponentResource):
         self.register_outputs({"url": self.url})
 
 
-def _digest(data: dict[str, str] | None) -> str:
-    text = yaml.safe_dump(data or {}, sort_keys=True)
+def _digest(data: Mapping[str, str] | None) -> str:
+    text = yaml.safe_dump(dict(data or {}), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -67,7 +67,7 @@ NO_SMOKE = typer.Option(False, "--no-smoke", help="Skip the smoke checks.")
 
 
 def _smoke(
-    context: Context, target: ProjectStack, base_url: str | None, skip: bool, quiet: bool
+    context: Context, target: ProjectStack, base_url: str | None, skip: bool, quiet: bool, sample: bool = True
 ) -> release.SmokeCheck | None:
     """A smoke check of one service against the stack's outputs (or `base_url`). On the
     embedded real node the outputs' in-cluster URLs are reached through the Services'
@@ -96,9 +96,10 @@ def _smoke(
             for result in results:
                 err.print(summary_line(result))
         failures = [f"{r.target.service}: {r.error}" for r in results if not r.ok]
-        if not failures and not preview:
+        if not failures and not preview and sample:
             # After a switch: the requests users now send must not fail (a health check passes on
-            # a release whose application answers 5xx).
+            # a release whose application answers 5xx). A post-promotion gate judges users' own
+            # requests instead, so this sample runs only without one.
             failures = [f for t in targets if (f := sample_application(t)) is not None]
             if not quiet:
                 for sampled in targets:
@@ -133,7 +134,16 @@ def _gates(
         if not quiet:
             err.print(f"  {escape(measurement_line(measurement))}", highlight=False)
 
-    return PrometheusGates(address, resolve=resolve, on_measurement=show, report=(lambda _: None) if quiet else err.print)
+    return PrometheusGates(
+        address, resolve=resolve, on_measurement=show, report=(lambda _: None) if quiet else err.print
+    )
+
+
+def _post_gated(target: ProjectStack, service: str, gates: release.Gates | None) -> bool:
+    if gates is None:
+        return False
+    _, config = release.read_config(target)
+    return service in config.services and bool(config.gate_for(service, "postPromotion"))
 
 
 def _confirmer(yes: bool, question: str) -> release.Confirm | None:
@@ -179,8 +189,8 @@ def deploy_command(
 ) -> None:
     """Put VERSION on the idle colour at full size, apply, smoke the preview Service."""
     target = open_stack(of(ctx), stack)
-    smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json)
     gates = _gates(of(ctx), target, prometheus_url, skip_analysis, as_json)
+    smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json, sample=not _post_gated(target, service, gates))
     with progress_view(
         err, f"deploying {service} {version} to {stack}", enabled=not as_json, on_output=engine_output(verbose)
     ) as view:
@@ -222,7 +232,8 @@ def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[s
             else f"nothing was switched ({old} stays active)"
         )
         raise release.ReleaseError(
-            f"{service}: the {'post' if after else 'pre'}-promotion gate was inconclusive (too little traffic); {where}",
+            f"{service}: the {'post' if after else 'pre'}-promotion gate was inconclusive (too little traffic); "
+            + where,
             details=[_gate_reason(result, "postPromotion" if after else "prePromotion")],
             exit_code=ExitCode.INCONCLUSIVE,
         )
@@ -235,7 +246,9 @@ def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[s
 def _gate_reason(result: release.PromoteResult, phase: str) -> str:
     evidence = result.analysis.get(phase) or {}
     return f"{phase} {evidence.get('verdict', '?')}: " + "; ".join(
-        f"{check['name']}: {check['reason']}" for check in evidence.get("checks", []) if check["verdict"] != "Successful"
+        f"{check['name']}: {check['reason']}"
+        for check in evidence.get("checks", [])
+        if check["verdict"] != "Successful"
     )
 
 
@@ -254,8 +267,8 @@ def promote_command(
     """Gate the preview colour, switch, smoke and gate the new colour; switch back at once if
     a post-promotion check fails (exit 3). An inconclusive gate holds the release (exit 4)."""
     target = open_stack(of(ctx), stack)
-    smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json)
     gates = _gates(of(ctx), target, prometheus_url, skip_analysis, as_json)
+    smoke = _smoke(of(ctx), target, base_url, no_smoke, as_json, sample=not _post_gated(target, service, gates))
     with progress_view(
         err, f"promoting {service} on {stack}", enabled=not as_json, on_output=engine_output(verbose)
     ) as view:
@@ -286,6 +299,9 @@ def rollback_command(
     ctx: typer.Context,
     stack: str = STACK,
     to_version: int | None = typer.Option(None, "--to-version", help="Update number from `azora history`."),
+    verified: bool = typer.Option(
+        False, "--verified", help="Only to a revision whose post-promotion gate passed (history's `verified`)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     yes: bool = YES,
     verbose: bool = VERBOSE,
@@ -293,7 +309,7 @@ def rollback_command(
 ) -> None:
     """Restore the config of an earlier successful update and apply it."""
     target = open_stack(of(ctx), stack, build=not dry_run, needs_cluster=not dry_run)
-    plan = rollbacks.plan_rollback(target, to_version)
+    plan = rollbacks.plan_rollback(target, to_version, verified)
     data = {
         "stack": stack,
         "toVersion": plan.version,
@@ -328,11 +344,20 @@ def history_command(
     if as_json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return
-    table = Table("version", "time", "kind", "result", "message", "services (active: blue / green)")
+    table = Table("version", "time", "kind", "result", "verified", "message", "services (active: blue / green)")
     for row in rows:
         services = "\n".join(
             f"{name}: {svc['activeColor']} {svc['versions'].get('blue', '-')} / {svc['versions'].get('green', '-')}"
+            + (" ✓" if svc["verified"] else "")
             for name, svc in sorted(row.services.items())
         )
-        table.add_row(str(row.version), row.time[:19], row.kind, row.result, escape(row.message), services)
+        table.add_row(
+            str(row.version),
+            row.time[:19],
+            row.kind,
+            row.result,
+            ", ".join(row.verified),
+            escape(row.message),
+            services,
+        )
     out.print(table)

@@ -127,7 +127,6 @@ class PartialDefaults(Model):
         return value if value is None else _window(value)
 
 
-
 class CheckConfig(PartialDefaults):
     """One metric check of a gate."""
 

@@ -172,8 +172,11 @@ class MonitoringConfig(Model):
             ("tracing", "enabled"): self.tracing.enabled,
         }
         problems: list[tuple[tuple[str | int, ...], str]] = [
-            (path, "needs prometheus.mode: chart (the embedded Prometheus has no operator, Grafana or charts); "
-             "set it to false")
+            (
+                path,
+                "needs prometheus.mode: chart (the embedded Prometheus has no operator, Grafana or charts); "
+                "set it to false",
+            )
             for path, on in needs_chart.items()
             if on
         ]

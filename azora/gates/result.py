@@ -106,9 +106,10 @@ def gate_result(name: str, results: list[CheckResult]) -> GateResult:
 
 def measurement_line(measurement: Measurement) -> str:
     """A measurement as it is printed when it happens:
-    `web postPromotion error-ratio #2 at 8.1s: Successful, 0.0123 on 240 requests: result < 0.05 holds`."""
-    requests = f" ({measurement.requests:g} requests)" if measurement.requests is not None else ""
-    return f"{measurement.check} #{measurement.index} at {measurement.at:.1f}s: {measurement.phase}{requests}: {measurement.message}"
+    `error-ratio #2 at 8.1s: Successful (240 requests): 0.0123: result < 0.05 holds`."""
+    m = measurement
+    requests = f" ({m.requests:g} requests)" if m.requests is not None else ""
+    return f"{m.check} #{m.index} at {m.at:.1f}s: {m.phase}{requests}: {m.message}"
 
 
 def fmt(value: float) -> str:

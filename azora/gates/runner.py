@@ -80,7 +80,9 @@ class PrometheusGates:
             f"{planned.name}: {len(planned.checks)} check(s) on {where} {color} "
             f"{planned.values['version']} (baseline {baseline}), Prometheus {self.client.base_url}"
         )
-        result = run_gate(planned.checks, self.client, planned.values, name=planned.name, on_measurement=self.on_measurement)
+        result = run_gate(
+            planned.checks, self.client, planned.values, name=planned.name, on_measurement=self.on_measurement
+        )
         self.report(f"{planned.name}: {result.verdict} ({result.decision}): {result.reason}")
         return result
 

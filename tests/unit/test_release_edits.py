@@ -226,6 +226,8 @@ def test_a_rollback_to_an_update_made_before_azora_status_restores_its_colours(t
     assert rollbacks.history(target)[0].services["auth"] == {
         "activeColor": "green",
         "versions": {"blue": "1.4.9", "green": "1.5.0"},
+        "verified": False,
+        "verifiedAt": None,
     }
 
 
