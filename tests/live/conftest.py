@@ -161,6 +161,12 @@ class LiveProject:
         assert found is not None, f"no Service {service} in {self.namespace}"
         return f"http://{found['spec']['clusterIP']}:{found['spec']['ports'][0]['port']}{path}"
 
+    def service_url_in(self, namespace: str, service: str, path: str = "") -> str:
+        """Another namespace's Service (the monitoring namespace's Prometheus) by its ClusterIP."""
+        found = self.api.get(f"/api/v1/namespaces/{namespace}/services/{service}")
+        assert found is not None, f"no Service {service} in {namespace}"
+        return f"http://{found['spec']['clusterIP']}:{found['spec']['ports'][0]['port']}{path}"
+
     def pod_colors(self, names: list[str]) -> set[str]:
         colors = set()
         for name in names:
@@ -170,9 +176,10 @@ class LiveProject:
         return colors
 
     def close(self) -> None:
-        """Drop the scratch project and its namespace (its pods run real containers)."""
+        """Drop the scratch project and its namespaces (its pods run real containers)."""
         self.scratch.close()
-        self.api.request("DELETE", f"/api/v1/namespaces/{self.namespace}")
+        for namespace in (self.namespace, f"{self.namespace}-monitoring"):
+            self.api.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
     def services_config(self) -> dict[str, Any]:
         """What a person wrote about the services and what the release workflow recorded."""
