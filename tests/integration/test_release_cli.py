@@ -100,7 +100,10 @@ def test_deploy_promote_then_rollback_restores_the_first_release(project: Projec
         "+    payment: {activeColor: blue, idleScaledUp: true}",
     ]
     before_promote = project.scratch.stack_file.read_text()
-    promoted = project.azora("promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke", "--json")
+    # The metric gates are tried on the real node (tests/live/test_gates.py); this cluster's pods serve nothing.
+    promoted = project.azora(
+        "promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke", "--skip-analysis", "--json"
+    )
     assert promoted.returncode == 0, promoted.stderr
     assert json.loads(promoted.stdout)["result"] == "promoted"
     assert project.active_selector("payment") == "green"
@@ -158,7 +161,15 @@ def test_promote_switches_back_when_the_post_promotion_smoke_fails(project: Proj
     assert deployed.returncode == 0, deployed.stderr
     with run_standin(unhealthy={"payment"}, lifetime=600) as standin:
         promoted = project.azora(
-            "promote", "--stack", "staging", "--service", "payment", "--yes", "--base-url", standin.base_url
+            "promote",
+            "--stack",
+            "staging",
+            "--service",
+            "payment",
+            "--yes",
+            "--skip-analysis",
+            "--base-url",
+            standin.base_url,
         )
         assert standin.health_hits("payment") >= 1
     assert promoted.returncode == 3  # switched back cleanly: its own exit code
@@ -260,7 +271,9 @@ def test_a_rollback_across_the_status_change_restores_a_release_recorded_in_the_
         assert "activeColor" not in scratch.azora_config()["services"]["payment"]  # moved to azora:status
         assert scratch.azora_config()["status"]["payment"]["activeColor"] == "green"
         assert (
-            project.azora("promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke").returncode
+            project.azora(
+                "promote", "--stack", "staging", "--service", "payment", "--yes", "--no-smoke", "--skip-analysis"
+            ).returncode
             == 0
         )
         assert project.active_selector("payment") == "blue"
