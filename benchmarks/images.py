@@ -4,13 +4,15 @@
 
 Times, in seconds:
 
-- cold build: the stand-in image into an empty cache directory (mmdebstrap downloads and
-  unpacks the Debian packages; the layers and the archive are written);
+- cold build: the stand-in image, then the Prometheus image, into an empty cache directory
+  (mmdebstrap downloads and unpacks the Debian packages; the layers and the archive are
+  written);
 - warm build: the same again (a cache hit: hashing the stand-in's sources, reading meta.json);
 - pause build: the pause image from a static binary (`--pause`, or a stand-in pause built here
   with `CGO_ENABLED=0 go build`);
-- import: both images and the local stack's names into containerd: first into an empty one
-  (import, unpack, tag), then again (one `ctr images ls`, nothing to do).
+- import: the three images and the local stack's names into containerd (the stack with the
+  embedded Prometheus): first into an empty one (import, unpack, tag), then again (one
+  `ctr images ls` per image, nothing to do); each image's share is printed below the total.
 
 Without `--address`, a throwaway containerd (needs root) runs under a temporary directory that is
 unmounted and removed at the end. A plain script, not a test: the figures depend on the machine
@@ -34,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without relying on the editable install
 
 from azora.config.load import load_stack_file  # noqa: E402
-from azora.images import build, ensure_stack_images  # noqa: E402
+from azora.config.model import StackConfig  # noqa: E402
+from azora.images import ImageReport, build, ensure_stack_images  # noqa: E402
 from azora.images.containerd import ctr_command  # noqa: E402
 
 PAUSE_GO = """package main
@@ -102,8 +105,32 @@ def timed(label: str, action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()
     seconds = time.monotonic() - started
-    print(f"{label:<44} {seconds:8.3f} s", flush=True)
+    print(f"{label:<48} {seconds:8.3f} s", flush=True)
     return seconds
+
+
+def with_embedded_prometheus(config: StackConfig) -> StackConfig:
+    """The stack running the embedded Prometheus, whatever its file says about monitoring."""
+    prometheus = config.monitoring.prometheus.model_copy(update={"enabled": True, "mode": "embedded"})
+    monitoring = config.monitoring.model_copy(update={"enabled": True, "prometheus": prometheus})
+    return config.model_copy(update={"monitoring": monitoring})
+
+
+def built(label: str, build_image: Callable[[], build.BuiltImage]) -> None:
+    """Cold then warm build of one image, with its size and package count."""
+    images: list[build.BuiltImage] = []
+    timed(f"{label}: cold build (empty cache, mmdebstrap)", lambda: images.append(build_image()))
+    timed(f"{label}: warm build (cache hit)", lambda: images.append(build_image()))
+    cold, warm = images
+    print(f"  {cold.ref} {cold.digest[:19]}: archive {cold.size / 2**20:.1f} MiB, {len(cold.packages)} packages")
+    print(f"  cache hits: cold {cold.cache_hit}, warm {warm.cache_hit}")
+
+
+def imported(label: str, action: Callable[[], ImageReport]) -> None:
+    reports: list[ImageReport] = []
+    timed(label, lambda: reports.append(action()))
+    for result in reports[0].results:
+        print(f"  {result.ref:<46} {result.import_seconds:8.3f} s ({'imported' if result.imported else 'present'})")
 
 
 def main() -> int:
@@ -115,18 +142,14 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="azimg-bench-", dir="/tmp"))
     cache = work / "cache"
     try:
-        images: list[build.BuiltImage] = []
-        timed("cold build (empty cache, mmdebstrap)", lambda: images.append(build.build_standin_image(cache)))
-        timed("warm build (cache hit)", lambda: images.append(build.build_standin_image(cache)))
-        cold, warm = images
-        print(f"  stand-in {cold.digest[:19]}: archive {cold.size / 2**20:.1f} MiB, {len(cold.packages)} packages")
-        print(f"  cache hits: cold {cold.cache_hit}, warm {warm.cache_hit}")
+        built("stand-in", lambda: build.build_standin_image(cache))
+        built("prometheus", lambda: build.build_prometheus_image(cache))
         pause = args.pause or build_pause(work)
         timed("pause build", lambda: build.build_pause_image(pause, cache))
-        config = load_stack_file(ROOT / "Pulumi.local.yaml")
+        config = with_embedded_prometheus(load_stack_file(ROOT / "Pulumi.local.yaml"))
         with throwaway_containerd(work) if args.address is None else _given(args.address) as address:
-            timed("import into containerd (first)", lambda: ensure_stack_images(config, address, pause, cache=cache))
-            timed("import again (nothing to do)", lambda: ensure_stack_images(config, address, pause, cache=cache))
+            imported("import into containerd (first)", lambda: ensure_stack_images(config, address, pause, cache=cache))
+            imported("import again (nothing to do)", lambda: ensure_stack_images(config, address, pause, cache=cache))
     finally:
         if args.keep:
             print(f"kept {work}")

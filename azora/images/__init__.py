@@ -2,8 +2,9 @@
 no registry to pull from) and imported into its containerd under the names the stack uses.
 
 - plan.py: which references a stack names (`images_for`), checked before anything is built;
-- rootfs.py: the Debian layer (mmdebstrap), build.py: the stand-in and pause images,
-  oci.py: deterministic layers and the OCI archive, cache.py: the content-keyed cache;
+- recipes.py: what each Debian layer holds, rootfs.py: a layer from a recipe (mmdebstrap);
+- build.py: the stand-in, pause and Prometheus images, oci.py: deterministic layers and the
+  OCI archive, cache.py: the content-keyed cache;
 - containerd.py: `ctr images import` and `ctr images tag` into the `k8s.io` namespace.
 
     ensure_stack_images(config, address, pause_binary, progress) -> ImageReport
@@ -17,10 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from azora.images.build import PAUSE_IMAGE, STANDIN_IMAGE, BuiltImage, build_pause_image, build_standin_image
+from azora.images.build import (
+    PAUSE_IMAGE,
+    PROMETHEUS_IMAGE,
+    STANDIN_IMAGE,
+    BuiltImage,
+    build_pause_image,
+    build_prometheus_image,
+    build_standin_image,
+)
 from azora.images.containerd import import_image
 from azora.images.errors import ImageError, ImageRefError
-from azora.images.plan import ImageSource, images_for
+from azora.images.plan import PROMETHEUS, STANDIN, ImageSource, images_for
 
 if TYPE_CHECKING:
     from azora.config.model import StackConfig
@@ -55,22 +64,29 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class ImageReport:
-    """What ensure_stack_images did: the pause image and the stand-in under the stack's names."""
+    """What ensure_stack_images did: the pause image, the stand-in under the stack's names, and
+    the Prometheus image when the stack runs the embedded Prometheus."""
 
     pause: ImageResult
     standin: ImageResult
+    prometheus: ImageResult | None = None
+
+    @property
+    def results(self) -> tuple[ImageResult, ...]:
+        """Every image, in the order they were made."""
+        return tuple(result for result in (self.pause, self.standin, self.prometheus) if result is not None)
 
     @property
     def build_seconds(self) -> float:
-        return self.pause.build_seconds + self.standin.build_seconds
+        return sum(result.build_seconds for result in self.results)
 
     @property
     def import_seconds(self) -> float:
-        return self.pause.import_seconds + self.standin.import_seconds
+        return sum(result.import_seconds for result in self.results)
 
     @property
     def cache_hit(self) -> bool:
-        return self.pause.cache_hit and self.standin.cache_hit
+        return all(result.cache_hit for result in self.results)
 
 
 def _quiet(message: str) -> None:
@@ -109,20 +125,30 @@ def ensure_stack_images(
     cache: Path | None = None,
     snapshotter: str | None = None,
 ) -> ImageReport:
-    """Make containerd hold the pause image and the stand-in under every reference the stack
-    names. Checks the references first: ImageRefError before anything is built or imported."""
-    refs = images_for(config)
+    """Make containerd hold the pause image, the stand-in under every reference the stack's
+    services name, and the Prometheus image if the stack runs the embedded Prometheus. Checks
+    the references first: ImageRefError before anything is built or imported."""
+    plan = images_for(config)
+    refs = {
+        builder: [ref for ref, source in plan.items() if source.builder == builder] for builder in (STANDIN, PROMETHEUS)
+    }
     pause = ensure_pause_image(
         containerd_address, pause_binary, progress=progress, cache=cache, snapshotter=snapshotter
     )
     image = build_standin_image(cache, progress)
-    standin = _ensure(containerd_address, image, list(refs), snapshotter)
+    standin = _ensure(containerd_address, image, refs[STANDIN], snapshotter)
     progress(f"images: {standin.summary()}")
-    return ImageReport(pause, standin)
+    prometheus = None
+    if refs[PROMETHEUS]:
+        built = build_prometheus_image(cache, progress)
+        prometheus = _ensure(containerd_address, built, refs[PROMETHEUS], snapshotter)
+        progress(f"images: {prometheus.summary()}")
+    return ImageReport(pause, standin, prometheus)
 
 
 __all__ = [
     "PAUSE_IMAGE",
+    "PROMETHEUS_IMAGE",
     "STANDIN_IMAGE",
     "ImageError",
     "ImageRefError",

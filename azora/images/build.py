@@ -1,12 +1,20 @@
-"""The two images the embedded cluster's node runs, built from the cache when it can be.
+"""The images the embedded cluster's node runs, built from the cache when it can be.
 
-The stand-in image (STANDIN_IMAGE): the Debian layer (rootfs.py) and an app layer with
+The stand-in image (STANDIN_IMAGE): its Debian layer (recipes.STANDIN) and an app layer with
 azora/__init__.py and azora/standin/*.py under /opt/azora, plus /tmp; it runs
 `python3 -m azora.standin serve --listen 0.0.0.0` as 10001:10001 (the pods' RUN_AS_USER) on a
 read-only root. Every Azora service's image is this one under another name (plan.py).
 
 The pause image (PAUSE_IMAGE): containerd's sandbox_image, one layer holding the static `pause`
 binary that the toolchain builds, run as 65535:65535 like the upstream one.
+
+The Prometheus image (PROMETHEUS_IMAGE), for the stacks that run the embedded Prometheus: its
+Debian layer (recipes.PROMETHEUS: Debian's prometheus binary, libc and the web UI) and a layer
+holding only /prometheus, owned by nobody as in the upstream image, so that the image also runs
+without a volume. It runs `/usr/bin/prometheus` as 65534:65534 (nobody) with the upstream
+image's default arguments (config in /etc/prometheus, storage in /prometheus), which a pod's
+`args` replace; on a read-only root it writes only to /prometheus (an emptyDir in the pod). Its
+tag is the upstream version of the Debian package, checked at every build.
 
 Each part is cached by its inputs (the layers) or its content (the archive, by manifest digest),
 so a build whose inputs are unchanged reads a few small files and hashes the stand-in's sources.
@@ -23,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import azora
-from azora.images import rootfs
+from azora.images import recipes, rootfs
 from azora.images.cache import cache_root, cached_entry, content_key, read_json, write_json
 from azora.images.errors import ImageError
 from azora.images.oci import (
@@ -43,12 +51,15 @@ Progress = Callable[[str], None]
 
 STANDIN_IMAGE = "azora.local/standin:latest"
 PAUSE_IMAGE = "azora.local/pause:3.10"
+PROMETHEUS_IMAGE = "azora.local/prometheus:2.42.0"
 APP_VERSION = 1  # bump when the app layer's recipe changes
 APP_ROOT = "opt/azora"
+NOBODY = 65534
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STANDIN_RUN = RunConfig(
     entrypoint=("python3", "-m", "azora.standin", "serve", "--listen", "0.0.0.0"),
     env=(
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        PATH_ENV,
         f"PYTHONPATH=/{APP_ROOT}",
         "PYTHONDONTWRITEBYTECODE=1",
         "PYTHONUNBUFFERED=1",
@@ -58,6 +69,15 @@ STANDIN_RUN = RunConfig(
     labels=(("org.opencontainers.image.title", "azora stand-in"),),
 )
 PAUSE_RUN = RunConfig(entrypoint=("/pause",), user="65535:65535", workdir="/")
+PROMETHEUS_RUN = RunConfig(
+    entrypoint=("/usr/bin/prometheus",),
+    cmd=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"),
+    env=(PATH_ENV,),
+    user=f"{NOBODY}:{NOBODY}",
+    workdir="/",
+    labels=(("org.opencontainers.image.title", "azora prometheus"),),
+)
+PROMETHEUS_STORAGE = dir_entry("prometheus", 0o755, owner=(NOBODY, NOBODY))
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,7 @@ def build_standin_image(cache: Path | None = None, progress: Progress = _quiet) 
     """The stand-in image's archive: from the cache, or built (the Debian layer with mmdebstrap)."""
     started = time.monotonic()
     root = cache or cache_root()
-    base, packages, base_hit = rootfs.rootfs_layer(root, progress)
+    base, packages, base_hit = rootfs.rootfs_layer(recipes.STANDIN, root, progress)
     sources = standin_sources()
     digests = [(name, hashlib.sha256(path.read_bytes()).hexdigest()) for name, path in sources]
     app_key = content_key({"app": APP_VERSION, "files": digests})
@@ -139,6 +159,32 @@ def build_standin_image(cache: Path | None = None, progress: Progress = _quiet) 
     hit = base_hit and app_hit and archive_hit
     seconds = time.monotonic() - started
     return BuiltImage(STANDIN_IMAGE, archive, digest, archive.stat().st_size, hit, seconds, packages)
+
+
+def upstream_version(debian_version: str) -> str:
+    """`1:2.42.0+ds-5+deb12u1` -> `2.42.0`: without epoch, Debian revision and repack suffix."""
+    version = debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
+    return version.split("+", 1)[0].split("~", 1)[0]
+
+
+def build_prometheus_image(cache: Path | None = None, progress: Progress = _quiet) -> BuiltImage:
+    """The Prometheus image's archive: from the cache, or built (the Debian layer with mmdebstrap)."""
+    started = time.monotonic()
+    root = cache or cache_root()
+    base, packages, base_hit = rootfs.rootfs_layer(recipes.PROMETHEUS, root, progress)
+    tag = PROMETHEUS_IMAGE.rsplit(":", 1)[1]
+    debian = packages.get("prometheus", "(not downloaded)")
+    if upstream_version(debian) != tag:
+        raise ImageError(
+            f"cannot build {PROMETHEUS_IMAGE}: {recipes.DEBIAN_SUITE}'s prometheus package is {debian}, not {tag}"
+        )
+    storage = PROMETHEUS_STORAGE
+    data_key = content_key({"dirs": [[storage.name, storage.mode, *storage.owner]]})
+    data, data_hit = _layer(root, "data", data_key, lambda: [storage])
+    archive, digest, archive_hit = _archive(root, PROMETHEUS_IMAGE, [base, data], PROMETHEUS_RUN)
+    seconds = time.monotonic() - started
+    hit = base_hit and data_hit and archive_hit
+    return BuiltImage(PROMETHEUS_IMAGE, archive, digest, archive.stat().st_size, hit, seconds, packages)
 
 
 def build_pause_image(pause_binary: Path, cache: Path | None = None) -> BuiltImage:
@@ -177,4 +223,12 @@ def static_binary_problem(binary: bytes) -> str | None:
     return None
 
 
-__all__ = ["PAUSE_IMAGE", "STANDIN_IMAGE", "BuiltImage", "build_pause_image", "build_standin_image"]
+__all__ = [
+    "PAUSE_IMAGE",
+    "PROMETHEUS_IMAGE",
+    "STANDIN_IMAGE",
+    "BuiltImage",
+    "build_pause_image",
+    "build_prometheus_image",
+    "build_standin_image",
+]

@@ -7,9 +7,9 @@ Python-project images; none writes a reproducible layer from another tar. The fo
 (content-addressed blobs, three JSON documents and `oci-layout`), so tarfile, gzip, hashlib and
 json do it in the lines below, with no dependency to keep.
 
-Determinism: entries are sorted by name, every mtime is EPOCH, owners are 0:0 without names,
-gzip carries no name or time. The same inputs give the same digests, so a digest can be compared
-with what containerd already has.
+Determinism: entries are sorted by name, every mtime is EPOCH, owners are numeric without names
+(0:0 unless an entry says otherwise), gzip carries no name or time. The same inputs give the same
+digests, so a digest can be compared with what containerd already has.
 """
 
 from __future__ import annotations
@@ -48,14 +48,15 @@ class Entry:
     data: bytes | Callable[[], IO[bytes]] = b""  # bytes, or an opener for a stream of `size` bytes
     size: int | None = None  # needed only with an opener
     linkname: str = ""
+    owner: tuple[int, int] = (0, 0)  # uid, gid (numeric: the layer carries no user names)
 
 
 def file_entry(name: str, data: bytes, mode: int = 0o644) -> Entry:
     return Entry(name, tarfile.REGTYPE, mode, data)
 
 
-def dir_entry(name: str, mode: int = 0o755) -> Entry:
-    return Entry(name, tarfile.DIRTYPE, mode)
+def dir_entry(name: str, mode: int = 0o755, owner: tuple[int, int] = (0, 0)) -> Entry:
+    return Entry(name, tarfile.DIRTYPE, mode, owner=owner)
 
 
 def blob_entry(name: str, path: Path) -> Entry:
@@ -109,7 +110,7 @@ def _write_entries(stream: Any, entries: Iterable[Entry]) -> None:
         for entry in ordered:
             info = tarfile.TarInfo(entry.name)
             info.type, info.mode, info.mtime, info.linkname = entry.kind, entry.mode, EPOCH, entry.linkname
-            info.uid = info.gid = 0
+            info.uid, info.gid = entry.owner
             info.uname = info.gname = ""
             if entry.kind != tarfile.REGTYPE:
                 tar.addfile(info)
@@ -154,6 +155,7 @@ class RunConfig:
     """What the image runs: the `config` part of an OCI image config."""
 
     entrypoint: Sequence[str]
+    cmd: Sequence[str] = ()  # default arguments: what a pod's `args` replace
     env: Sequence[str] = ()
     user: str = ""
     workdir: str = "/"
@@ -162,6 +164,8 @@ class RunConfig:
 
 def image_config(layers: Sequence[Layer], run: RunConfig, platform_: dict[str, str] | None = None) -> bytes:
     config: dict[str, Any] = {"Entrypoint": list(run.entrypoint), "Env": list(run.env), "WorkingDir": run.workdir}
+    if run.cmd:
+        config["Cmd"] = list(run.cmd)
     if run.user:
         config["User"] = run.user
     if run.labels:

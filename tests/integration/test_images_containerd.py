@@ -1,7 +1,10 @@
-"""The stand-in image on a real containerd: built with mmdebstrap (kept in the image cache, so
+"""The stack's images on a real containerd: built with mmdebstrap (kept in the image cache, so
 only the first run downloads), imported into a throwaway containerd with its CRI plugin under the
-local stack's names, seen by the CRI, and run with runc the way a pod runs it: user 10001 from the
-image, read-only root with a tmpfs /tmp, default seccomp profile, the service's variables."""
+local stack's names (with the embedded Prometheus), seen by the CRI, and run with runc the way a
+pod runs them: the stand-in as user 10001 from the image, read-only root with a tmpfs /tmp,
+default seccomp profile, the service's variables; Prometheus as nobody from the image,
+read-only root with a writable /prometheus (the pod's emptyDir) and its config mounted,
+scraping itself; and with no arguments at all, on its own defaults."""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import grpc
 import pytest
 
 from azora.config.load import load_stack_file
-from azora.images import PAUSE_IMAGE, STANDIN_IMAGE, ImageReport, ensure_stack_images
+from azora.config.model import StackConfig
+from azora.images import PAUSE_IMAGE, PROMETHEUS_IMAGE, STANDIN_IMAGE, ImageReport, ensure_stack_images
 from azora.images.containerd import ctr_command, image_digests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,9 +152,16 @@ def containerd(workdir: Path) -> Iterator[str]:
             process.wait()
 
 
+def _with_embedded_prometheus(config: StackConfig) -> StackConfig:
+    """The stack running the embedded Prometheus, whatever its file says about monitoring."""
+    prometheus = config.monitoring.prometheus.model_copy(update={"enabled": True, "mode": "embedded"})
+    monitoring = config.monitoring.model_copy(update={"enabled": True, "prometheus": prometheus})
+    return config.model_copy(update={"monitoring": monitoring})
+
+
 @pytest.fixture(scope="module")
 def imported(containerd: str, pause_binary: Path) -> ImageReport:
-    config = load_stack_file(ROOT / "Pulumi.local.yaml")
+    config = _with_embedded_prometheus(load_stack_file(ROOT / "Pulumi.local.yaml"))
     payment = config.services["payment"]
     services = {
         **config.services,
@@ -213,15 +224,21 @@ def test_the_stack_images_are_imported_under_every_name_and_the_cri_sees_them(
     assert have[PAUSE_IMAGE] == imported.pause.digest
     assert set(imported.standin.refs) >= {STANDIN_IMAGE, PAYMENT, "ghcr.io/azora/web:2.4.0"}
     assert {have[ref] for ref in imported.standin.refs} == {imported.standin.digest}
-    for ref in (PAYMENT, "ghcr.io/azora/web:2.4.0", PAUSE_IMAGE):
+    assert imported.prometheus is not None and imported.prometheus.refs == (PROMETHEUS_IMAGE,)
+    assert have[PROMETHEUS_IMAGE] == imported.prometheus.digest != imported.standin.digest
+    assert imported.prometheus.packages["prometheus"].startswith("2.42.0+ds-")
+    for ref in (PAYMENT, "ghcr.io/azora/web:2.4.0", PAUSE_IMAGE, PROMETHEUS_IMAGE):
         deadline = time.monotonic() + 5  # the CRI plugin follows image events: a moment, not a poll loop
         while ref not in _cri_repo_tags(containerd, ref) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ref in _cri_repo_tags(containerd, ref)
     assert _cri_repo_tags(containerd, "ghcr.io/azora/web:0.0.0-absent") == []
-    again = ensure_stack_images(load_stack_file(ROOT / "Pulumi.local.yaml"), containerd, pause_binary)
-    assert again.cache_hit and again.build_seconds < 1
+    again = ensure_stack_images(
+        _with_embedded_prometheus(load_stack_file(ROOT / "Pulumi.local.yaml")), containerd, pause_binary
+    )
+    assert again.cache_hit and again.build_seconds < 1 and again.prometheus is not None
     assert (again.standin.imported, again.pause.imported, again.pause.tagged) == (False, False, ())
+    assert (again.prometheus.imported, again.prometheus.tagged) == (False, ())
 
 
 def _free_port() -> int:
@@ -300,5 +317,83 @@ def test_the_pause_image_runs_until_sigterm(imported: ImageReport, containerd: s
         while (state := _task_state(ctr, name)) is not None and state[1] == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert state is not None and state[1] == "STOPPED"
+    finally:
+        _stop(ctr, name)
+
+
+def _status_ids(pid: str) -> list[str]:
+    """The real, effective, saved and filesystem uids of a process."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return next(line for line in status if line.startswith("Uid:")).split()[1:]
+
+
+PROMETHEUS_CONFIG = """global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: self
+    static_configs:
+      - targets: ['127.0.0.1:{port}']
+"""
+
+
+def test_the_prometheus_image_runs_as_the_pod_would(imported: ImageReport, containerd: str, workdir: Path) -> None:
+    port, name = _free_port(), "azimg-prometheus"
+    config = workdir / "prometheus-config"
+    config.mkdir()
+    (config / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(port=port))
+    ctr = ctr_command(containerd)
+    log = workdir / f"{name}.log"
+    run = [*ctr, "run", "--detach", "--net-host", "--read-only", "--seccomp", "--log-uri", f"file://{log}"]
+    run += ["--runc-root", str(workdir / "runc")]
+    data = workdir / "prometheus-data"  # an emptyDir: a directory the kubelet makes, mode 0777
+    data.mkdir()
+    data.chmod(0o777)
+    run += ["--mount", f"type=bind,src={data},dst=/prometheus,options=rbind:rw"]
+    run += ["--mount", f"type=bind,src={config},dst=/etc/prometheus,options=rbind:ro"]  # the ConfigMap
+    # ctr's arguments replace the entrypoint too (a pod's `args` would keep it): name it again.
+    args = ["/usr/bin/prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+    subprocess.run([*run, PROMETHEUS_IMAGE, name, *args, f"--web.listen-address=127.0.0.1:{port}"], check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            assert _get(f"{base}/-/ready", time.monotonic() + 30)[0] == 200
+        except OSError:
+            pytest.fail(f"prometheus did not become ready:\n{log.read_text()[-3000:] if log.exists() else '(no log)'}")
+        deadline = time.monotonic() + 15
+        while True:  # the first scrape of itself lands a second or two after it is ready
+            result = json.loads(_get(f"{base}/api/v1/query?query=up", deadline)[1])["data"]["result"]
+            if result or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert [(r["metric"]["job"], r["value"][1]) for r in result] == [("self", "1")]
+        status, page = _get(f"{base}/classic/graph", time.monotonic() + 5)
+        assert status == 200 and "/classic/static/jquery/jquery.min.js" in page
+        for asset in ("jquery/jquery.min.js", "bootstrap4/css/bootstrap.min.css", "popper.js/popper.min.js"):
+            assert _get(f"{base}/classic/static/{asset}", time.monotonic() + 5)[0] == 200, asset
+        state = _task_state(ctr, name)
+        assert state is not None and state[1] == "RUNNING"
+        assert _status_ids(state[0]) == ["65534"] * 4  # the image's User: nobody
+    finally:
+        _stop(ctr, name)
+
+
+def test_the_prometheus_image_runs_on_its_own_defaults(imported: ImageReport, containerd: str, workdir: Path) -> None:
+    """No arguments, no volume, its own network namespace: the image's Cmd names Debian's
+    default config and /prometheus, which belongs to nobody."""
+    ctr, name = ctr_command(containerd), "azimg-prometheus-defaults"
+    run = [*ctr, "run", "--detach", "--seccomp", "--null-io", "--runc-root", str(workdir / "runc")]
+    subprocess.run([*run, PROMETHEUS_IMAGE, name], check=True, capture_output=True, timeout=60)
+    try:
+        deadline, wal = time.monotonic() + 20, None
+        while time.monotonic() < deadline:
+            state = _task_state(ctr, name)
+            assert state is not None and state[1] == "RUNNING"
+            wal = Path(f"/proc/{state[0]}/root/prometheus/wal")
+            if wal.is_dir() and (wal.parent / "queries.active").exists():
+                break
+            time.sleep(0.2)
+        assert wal is not None and wal.is_dir()
+        assert wal.parent.stat().st_uid == 65534 and wal.stat().st_uid == 65534
     finally:
         _stop(ctr, name)

@@ -4,11 +4,6 @@ a tiny rootfs tar stands in for the Debian layer."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
-import struct
 import subprocess
 import sys
 import tarfile
@@ -24,47 +19,49 @@ from azora.config.load import load_stack_file
 from azora.config.model import StackConfig
 from azora.images import (
     PAUSE_IMAGE,
+    PROMETHEUS_IMAGE,
     STANDIN_IMAGE,
     ImageError,
     ImageRefError,
     build,
     ensure_stack_images,
     images_for,
+    recipes,
     rootfs,
 )
 from azora.images.containerd import import_image, parse_image_list
 from azora.images.oci import dir_entry, file_entry, write_layer
+from tests.unit.images_support import (
+    archive_files,
+    ctr_calls,
+    elf,
+    fake_ctr,
+    image_documents,
+    layer_members,
+    tar_member,
+    write_tar,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "a" * 64
 
 
-def _member(name: str, data: bytes = b"", **fields: Any) -> tuple[tarfile.TarInfo, bytes]:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.uid = len(data), 1_700_000_000, fields.pop("uid", 0)
-    for key, value in fields.items():
-        setattr(info, key, value)
-    return info, data
-
-
 def _fake_rootfs(dest: Path, listing: Path, scratch: Path) -> None:
     members = [
-        _member("./", type=tarfile.DIRTYPE, mode=0o755),
-        _member("./usr/", type=tarfile.DIRTYPE, mode=0o755),
-        _member("./usr/bin/", type=tarfile.DIRTYPE, mode=0o755),
-        _member("./usr/bin/python3.11", b"\x7fELF interpreter", mode=0o755, uid=42),
-        _member("./usr/bin/python3", type=tarfile.SYMTYPE, linkname="python3.11"),
-        _member("./usr/bin/a-hard-link", type=tarfile.LNKTYPE, linkname="./usr/bin/python3.11"),
-        _member("./dev/", type=tarfile.DIRTYPE, mode=0o755),
-        _member("./dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3),
-        _member("./etc/", type=tarfile.DIRTYPE, mode=0o755),
-        _member("./etc/resolv.conf", b"nameserver 10.0.0.1\n"),
-        _member("./etc/apt/", type=tarfile.DIRTYPE, mode=0o755),
-        _member("./etc/apt/sources.list", b"deb http://deb.debian.org/debian bookworm main\n"),
+        tar_member("./", type=tarfile.DIRTYPE, mode=0o755),
+        tar_member("./usr/", type=tarfile.DIRTYPE, mode=0o755),
+        tar_member("./usr/bin/", type=tarfile.DIRTYPE, mode=0o755),
+        tar_member("./usr/bin/python3.11", b"\x7fELF interpreter", mode=0o755, uid=42),
+        tar_member("./usr/bin/python3", type=tarfile.SYMTYPE, linkname="python3.11"),
+        tar_member("./usr/bin/a-hard-link", type=tarfile.LNKTYPE, linkname="./usr/bin/python3.11"),
+        tar_member("./dev/", type=tarfile.DIRTYPE, mode=0o755),
+        tar_member("./dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3),
+        tar_member("./etc/", type=tarfile.DIRTYPE, mode=0o755),
+        tar_member("./etc/resolv.conf", b"nameserver 10.0.0.1\n"),
+        tar_member("./etc/apt/", type=tarfile.DIRTYPE, mode=0o755),
+        tar_member("./etc/apt/sources.list", b"deb http://deb.debian.org/debian bookworm main\n"),
     ]
-    with tarfile.open(dest, "w") as tar:
-        for info, data in members:
-            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    write_tar(dest, members)
     listing.write_text("python3\t3.11.2-1+b1\tamd64\npython3-prometheus-client\t0.16.0-0.1\tall\n")
 
 
@@ -72,49 +69,14 @@ def _fake_rootfs(dest: Path, listing: Path, scratch: Path) -> None:
 def mmdebstrap_calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
 
-    def fake(dest: Path, listing: Path, scratch: Path) -> None:
+    def fake(recipe: recipes.Recipe, dest: Path, listing: Path, scratch: Path) -> None:
+        assert recipe == recipes.STANDIN
         calls.append(dest)
         time.sleep(0.05)  # long enough for a concurrent build to wait on the lock
         _fake_rootfs(dest, listing, scratch)
 
     monkeypatch.setattr(rootfs, "run_mmdebstrap", fake)
     return calls
-
-
-def _elf(program_header_types: list[int]) -> bytes:
-    header = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
-    header += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0x401000, 64, 0, 0, 64, 56, len(program_header_types), 0, 0, 0)
-    return header + b"".join(struct.pack("<II", kind, 0) + bytes(48) for kind in program_header_types)
-
-
-def _archive(path: Path) -> dict[str, bytes]:
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isreg()}  # type: ignore[union-attr]
-
-
-def _layer_members(blob: bytes) -> dict[str, tarfile.TarInfo]:
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
-        return {m.name: m for m in tar.getmembers()}
-
-
-def _image(files: dict[str, bytes]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """index, manifest and config of a one-image archive, checking every digest and size on the way."""
-
-    def blob(descriptor: dict[str, Any]) -> bytes:
-        data = files[f"blobs/sha256/{descriptor['digest'][7:]}"]
-        assert (len(data), "sha256:" + hashlib.sha256(data).hexdigest()) == (descriptor["size"], descriptor["digest"])
-        return data
-
-    assert json.loads(files["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
-    index = json.loads(files["index.json"])
-    (entry,) = index["manifests"]
-    manifest = json.loads(blob(entry))
-    config = json.loads(blob(manifest["config"]))
-    layers = [blob(layer) for layer in manifest["layers"]]
-    diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest() for layer in layers]
-    assert config["rootfs"] == {"type": "layers", "diff_ids": diff_ids}
-    assert {entry["platform"]["architecture"], config["os"]} == {config["architecture"], "linux"}
-    return entry, manifest, config
 
 
 def test_a_layer_is_the_same_bytes_whatever_the_order_of_its_entries(tmp_path: Path) -> None:
@@ -127,7 +89,7 @@ def test_a_layer_is_the_same_bytes_whatever_the_order_of_its_entries(tmp_path: P
     first = write_layer(entries, tmp_path / "1.tar.gz")
     second = write_layer(list(reversed(entries)), tmp_path / "2.tar.gz")
     assert (first.digest, first.diff_id, first.size) == (second.digest, second.diff_id, second.size)
-    members = _layer_members((tmp_path / "1.tar.gz").read_bytes())
+    members = layer_members((tmp_path / "1.tar.gz").read_bytes())
     assert list(members) == ["opt", "opt/a", "opt/b", "tmp"]
     assert {(m.mtime, m.uid, m.gid, m.uname) for m in members.values()} == {(0, 0, 0, "")}
     assert write_layer([*entries[:1], file_entry("opt/b", b"2")], tmp_path / "3.tar.gz").digest != first.digest
@@ -137,15 +99,15 @@ def test_a_layer_is_the_same_bytes_whatever_the_order_of_its_entries(tmp_path: P
 
 def test_the_standin_archive_is_a_valid_oci_layout(tmp_path: Path, mmdebstrap_calls: list[Path]) -> None:
     image = build.build_standin_image(tmp_path)
-    files = _archive(image.archive)
-    entry, manifest, config = _image(files)
+    files = archive_files(image.archive)
+    entry, manifest, config = image_documents(files)
     assert entry["annotations"]["io.containerd.image.name"] == STANDIN_IMAGE == image.ref
     assert entry["digest"] == image.digest and image.packages["python3"] == "3.11.2-1+b1"
     run = config["config"]
     assert run["Entrypoint"] == ["python3", "-m", "azora.standin", "serve", "--listen", "0.0.0.0"]
     assert {"PYTHONPATH=/opt/azora", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(run["Env"])
     assert (run["User"], run["WorkingDir"]) == ("10001:10001", "/")
-    base, app = (_layer_members(files[f"blobs/sha256/{layer['digest'][7:]}"]) for layer in manifest["layers"])
+    base, app = (layer_members(files[f"blobs/sha256/{layer['digest'][7:]}"]) for layer in manifest["layers"])
     # mmdebstrap's setup files and device nodes are gone; a hard link became a copy; owners are 0
     assert sorted(base) == [
         "dev",
@@ -192,15 +154,15 @@ def test_concurrent_builds_build_once(tmp_path: Path, mmdebstrap_calls: list[Pat
 
 def test_the_pause_image_holds_only_the_static_binary(tmp_path: Path) -> None:
     binary = tmp_path / "pause"
-    binary.write_bytes(_elf([1, 1]))
+    binary.write_bytes(elf([1, 1]))
     image = build.build_pause_image(binary, tmp_path / "cache")
-    files = _archive(image.archive)
-    entry, manifest, config = _image(files)
+    files = archive_files(image.archive)
+    entry, manifest, config = image_documents(files)
     assert image.ref == PAUSE_IMAGE == entry["annotations"]["io.containerd.image.name"]
     assert config["config"]["Entrypoint"] == ["/pause"]
-    (layer,) = (_layer_members(files[f"blobs/sha256/{d['digest'][7:]}"]) for d in manifest["layers"])
+    (layer,) = (layer_members(files[f"blobs/sha256/{d['digest'][7:]}"]) for d in manifest["layers"])
     assert [(m.name, m.mode) for m in layer.values()] == [("pause", 0o755)]
-    binary.write_bytes(_elf([6, 3, 1]))  # PT_INTERP: dynamically linked
+    binary.write_bytes(elf([6, 3, 1]))  # PT_INTERP: dynamically linked
     with pytest.raises(ImageError, match="dynamically linked .*CGO_ENABLED=0"):
         build.build_pause_image(binary, tmp_path / "cache")
     with pytest.raises(ImageError, match=f"cannot build {PAUSE_IMAGE}: cannot read .*missing"):
@@ -229,13 +191,14 @@ def _local(edit: dict[str, dict[str, Any]] | None = None) -> StackConfig:
 def test_the_local_stack_names_one_standin_ref_per_service_version() -> None:
     config = _local()
     plan = images_for(config)
+    standin = {ref for ref, source in plan.items() if source.builder == "standin"}
     expected = {f"{svc.image}:{svc.versions['blue']}" for svc in config.services.values()}
-    assert set(plan) == expected and "ghcr.io/azora/web:2.4.0" in plan
+    assert standin == expected and "ghcr.io/azora/web:2.4.0" in plan
     assert plan["ghcr.io/azora/web:2.4.0"].key_paths == (
         "azora:services.web.versions.blue",
         "azora:services.web.versions.green",
     )
-    assert {source.builder for source in plan.values()} == {"standin"}
+    assert set(plan) - standin <= {PROMETHEUS_IMAGE}  # the embedded Prometheus, if the file runs it
     short = images_for(_local({"web": {"image": "azora-web", "versions": {"blue": "1.0"}}}))
     assert "docker.io/library/azora-web:1.0" in short
 
@@ -258,53 +221,27 @@ def test_invalid_or_unservable_refs_name_the_image_and_key_path(tmp_path: Path) 
     assert not list(tmp_path.iterdir())  # nothing was built
 
 
-FAKE_CTR = """#!/bin/sh
-echo "$@" >> "{log}"
-case "$*" in *"images ls"*) cat "{listing}" ;; esac
-case "$*" in *"{fail}"*) echo "ctr: failed to dial: connection refused" >&2; exit 1 ;; esac
-"""
-
-
-def _fake_ctr(tmp_path: Path, monkeypatch: MonkeyPatch, have: dict[str, str], fail: str = "never") -> Path:
-    """A ctr that logs its arguments and lists `have`; its socket is tmp_path/c.sock."""
-    log, listing = tmp_path / "ctr.log", tmp_path / "ls.txt"
-    rows = [f"{ref} application/vnd.oci.image.manifest.v1+json {d} 20.7 MiB linux/amd64 -" for ref, d in have.items()]
-    listing.write_text("\n".join(["REF TYPE DIGEST SIZE PLATFORMS LABELS", *rows]) + "\n")
-    ctr = tmp_path / "bin" / "ctr"
-    ctr.parent.mkdir()
-    ctr.write_text(FAKE_CTR.format(log=log, listing=listing, fail=fail))
-    ctr.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{ctr.parent}:/usr/bin:/bin")
-    (tmp_path / "c.sock").touch()
-    log.touch()
-    return log
-
-
 def _built(tmp_path: Path) -> build.BuiltImage:
     return build.BuiltImage(STANDIN_IMAGE, tmp_path / "image.tar", DIGEST, 1, True, 0.0)
 
 
-def _calls(log: Path) -> list[str]:
-    return [call.split(" k8s.io ")[1] for call in log.read_text().splitlines()]
-
-
 def test_import_skips_what_containerd_has_and_tags_what_it_lacks(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     have = {STANDIN_IMAGE: DIGEST, "ghcr.io/azora/web:2.4.0": DIGEST, "x/old:1": "sha256:" + "b" * 64}
-    log, address = _fake_ctr(tmp_path, monkeypatch, have), str(tmp_path / "c.sock")
+    log, address = fake_ctr(tmp_path, monkeypatch, have), str(tmp_path / "c.sock")
     done = import_image(address, _built(tmp_path), ["ghcr.io/azora/web:2.4.0", "x/old:1", "x/new:1"])
     assert (done.imported, done.tagged) == (False, ("x/new:1", "x/old:1"))
-    assert _calls(log) == ["images ls", f"images tag --force {STANDIN_IMAGE} x/new:1 x/old:1"]
+    assert ctr_calls(log) == ["images ls", f"images tag --force {STANDIN_IMAGE} x/new:1 x/old:1"]
     assert log.read_text().startswith(f"--address {address} ")
     log.write_text("")
     assert import_image(address, _built(tmp_path), ["ghcr.io/azora/web:2.4.0"]).tagged == ()
-    assert _calls(log) == ["images ls"]
+    assert ctr_calls(log) == ["images ls"]
 
 
 def test_an_image_containerd_lacks_is_imported_then_tagged(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
-    log = _fake_ctr(tmp_path, monkeypatch, {"ghcr.io/azora/web:2.4.0": "sha256:" + "b" * 64})
+    log = fake_ctr(tmp_path, monkeypatch, {"ghcr.io/azora/web:2.4.0": "sha256:" + "b" * 64})
     done = import_image(str(tmp_path / "c.sock"), _built(tmp_path), ["ghcr.io/azora/web:2.4.0"], snapshotter="native")
     assert (done.imported, done.tagged) == (True, ("ghcr.io/azora/web:2.4.0",))
-    assert _calls(log) == [
+    assert ctr_calls(log) == [
         "images ls",
         f"images import --snapshotter native {tmp_path / 'image.tar'}",
         f"images tag --force {STANDIN_IMAGE} ghcr.io/azora/web:2.4.0",
@@ -312,7 +249,7 @@ def test_an_image_containerd_lacks_is_imported_then_tagged(tmp_path: Path, monke
 
 
 def test_a_ctr_failure_is_one_line_naming_the_image_and_ctr_stderr(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
-    _fake_ctr(tmp_path, monkeypatch, {}, fail="images import")
+    fake_ctr(tmp_path, monkeypatch, {}, fail="images import")
     address = str(tmp_path / "c.sock")
     with pytest.raises(ImageError) as caught:
         import_image(address, _built(tmp_path), ["ghcr.io/azora/web:2.4.0"])
@@ -327,7 +264,7 @@ def test_a_ctr_failure_is_one_line_naming_the_image_and_ctr_stderr(tmp_path: Pat
 def test_parse_image_list_and_the_mmdebstrap_recipe(tmp_path: Path) -> None:
     listing = "REF TYPE DIGEST SIZE PLATFORMS LABELS\nghcr.io/a:1 oci sha256:1 20.7 MiB linux/amd64 io.cri=managed\n"
     assert parse_image_list(listing) == {"ghcr.io/a:1": "sha256:1"}
-    command = rootfs.mmdebstrap_command(tmp_path / "out.tar", tmp_path / "pkgs.tsv")
+    command = rootfs.mmdebstrap_command(recipes.STANDIN, tmp_path / "out.tar", tmp_path / "pkgs.tsv")
     assert command[:3] == ["mmdebstrap", "--variant=extract", "--include=python3,python3-prometheus-client"]
     assert command[-3:] == ["bookworm", str(tmp_path / "out.tar"), "http://deb.debian.org/debian"]
     assert rootfs.parse_package_list("b\t2\tall\na\t1:1.0\tamd64\n\n") == {"a": "1:1.0", "b": "2"}
