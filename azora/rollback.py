@@ -103,8 +103,8 @@ def history(target: Target, limit: int | None = None) -> list[HistoryRow]:
                 services=_services(azora_values(entry.config)),
             )
         )
-    for newer, older in zip(rows, [*rows[1:], None], strict=True):
-        before = older.services if older is not None else {}
+    for index, newer in enumerate(rows):  # against the last update that went through: a failed one recorded nothing
+        before = next((older.services for older in rows[index + 1 :] if older.result == "succeeded"), {})
         newer.verified = sorted(
             name
             for name, svc in newer.services.items()
