@@ -20,7 +20,8 @@ A check is a built-in (`errorRatio`, `latencyP95`, `relativeErrorRatio`: queries
 every Azora pod exports, azora/gates/builtin.py) or a `query` with `{{service}}`, `{{color}}`,
 `{{version}}` and `{{namespace}}` placeholders. Unset fields come from `defaults`, then from
 the built-in defaults below. Everything is checked here, with its key path: the condition's
-syntax, the placeholders, a `service` or `baselineColor` that does not exist. Whether a query
+syntax, the placeholders, a `service` that does not exist, a `failureLimit` that could never
+be passed. Whether a query
 parses is Prometheus's to say: `azora promote` runs each query once before anything switches.
 """
 
@@ -31,7 +32,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from azora.config.base import Color, Model, check_dns_label
+from azora.config.base import Model, check_dns_label
 from azora.config.errors import NestedProblems
 from azora.gates.condition import parse_condition
 from azora.gates.errors import GateConfigError
@@ -149,11 +150,9 @@ class CheckConfig(PartialDefaults):
         "request count (the built-ins' count).",
     )
     service: str | None = Field(
-        default=None, description="Read this service's metrics instead of the promoted one's (an Azora service)."
-    )
-    baseline_color: Color | None = Field(
         default=None,
-        description="relativeErrorRatio: the colour to compare against; default the active (old) colour.",
+        description="Read another Azora service's metrics, of its active colour (e.g. the callers of the promoted "
+        "service): `{{service}}`, `{{color}}` and `{{version}}` are that service's.",
     )
 
     @field_validator("success_condition")
@@ -190,8 +189,6 @@ class CheckConfig(PartialDefaults):
             problems.append((("name",), "is required with `query`"))
         if self.query is not None and self.success_condition is None:
             problems.append((("successCondition",), "is required with `query`"))
-        if self.baseline_color is not None and self.builtin != "relativeErrorRatio":
-            problems.append((("baselineColor",), "applies only to `builtin: relativeErrorRatio`"))
         if self.name is not None and not self.name.strip():
             problems.append((("name",), "must not be empty"))
         if problems:
@@ -275,6 +272,13 @@ def reference_problems(
                 if check.service is not None and check.service not in services:
                     where = (*prefix, phase, index, "service")
                     problems.append((where, f"{check.service!r} is not a service (services: {known})"))
+                schedule = resolve(check, stack.defaults)
+                if schedule.failure_limit >= schedule.count:
+                    where = (*prefix, phase, index, "failureLimit")
+                    message = (
+                        f"{schedule.failure_limit} must be below count {schedule.count}: the check could never fail"
+                    )
+                    problems.append((where, message))
     return problems
 
 

@@ -3,10 +3,11 @@ as `MetricCheck`s with their key paths, the placeholder values of the colour und
 Prometheus address, and the one-line evidence that goes into an update's message.
 
 - the colour under test is the preview (idle) colour before the switch and the new active
-  colour after it; `relativeErrorRatio` compares it with the other colour unless
-  `baselineColor` says which;
-- `{{service}}` is the check's `service` when it names one (escaped into the query here),
-  else the promoted service; `{{color}}` and `{{version}}` are always the colour under test;
+  colour after it; `relativeErrorRatio` compares it with the other colour (with two colours,
+  the only baseline that is not the colour itself);
+- a check with `service` reads that service's active colour (its callers' or peers' health
+  while the promoted one changes): its `{{service}}`, `{{color}}` and `{{version}}` are
+  escaped into the query here; the others' are the promoted service's colour under test;
 - the built-in queries match the stack's namespace and leave out the health path of the
   service they read (its probes are not user traffic).
 """
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from azora.config.model import StackConfig
 
 PRE, POST = "prePromotion", "postPromotion"
-_SERVICE = re.compile(r"\{\{\s*service\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,16 @@ def _metric_check(config: StackConfig, service: str, check: CheckConfig, color: 
     elif check.builtin == "latencyP95":
         query = builtin.latency_p95_query("{{color}}", window, health, namespace=True)
     elif check.builtin == "relativeErrorRatio":
-        baseline = promql_string(check.baseline_color or other_color(color))
+        baseline = promql_string(other_color(color))
         new = builtin.error_ratio_query("{{color}}", window, health, namespace=True)
         old = builtin.error_ratio_query(baseline, window, health, namespace=True)
         query = f"({new}) - ({old})"
     else:
         query = check.query or ""
-    if check.service is not None:  # the check reads another service: its name is a literal
-        literal = promql_string(check.service).replace("\\", "\\\\")
-        query, requests = (_SERVICE.sub(literal, text) for text in (query, requests))
+    if check.service is not None:  # another service's active colour: its values are literals
+        active = config.status_of(read).active_color
+        own = {"service": read, "color": active, "version": config.services[read].versions.get(active, "")}
+        query, requests = (_literal(text, own) for text in (query, requests))
     return MetricCheck(
         name=check.check_name,
         query=query,
@@ -92,6 +94,16 @@ def _metric_check(config: StackConfig, service: str, check: CheckConfig, color: 
         key=key,
         initial_delay=duration_seconds(schedule.initial_delay),
     )
+
+
+def _literal(template: str, values: Mapping[str, str]) -> str:
+    """`template` with the placeholders in `values` replaced by their escaped values (the rest stay)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return promql_string(values[name]) if name in values else match.group()
+
+    return _PLACEHOLDER.sub(substitute, template)
 
 
 def default_address(config: StackConfig) -> str | None:
