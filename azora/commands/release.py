@@ -227,9 +227,10 @@ def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[s
         _emit(as_json, data | {"result": "held"})
         after = "postPromotion" in result.analysis
         where = (
-            f"{new} stays active and {old} stays up (scale-down waits); promote again or roll back"
+            f"{new} stays active and {old} stays up (scale-down waits for a person): `azora promote --service "
+            f"{service}` switches back to {old}; `azora scale-down --now --service {service}` keeps {new} unverified"
             if after
-            else f"nothing was switched ({old} stays active)"
+            else f"nothing was switched ({old} stays active); send traffic to the preview and promote again"
         )
         raise release.ReleaseError(
             f"{service}: the {'post' if after else 'pre'}-promotion gate was inconclusive (too little traffic); "
