@@ -90,9 +90,13 @@ def test_the_local_stack_gates_every_service_after_the_switch_with_its_defaults(
 
 
 def test_a_service_list_replaces_the_stacks_and_an_unset_one_takes_it() -> None:
-    config = valid_after(_web({"prePromotion": [{"builtin": "relativeErrorRatio", "baselineColor": "blue"}]}))
+    config = valid_after(_web({"prePromotion": [{"builtin": "relativeErrorRatio"}]}))
     [pre] = config.gate_for("web", "prePromotion")
-    assert (pre.check_name, pre.baseline_color, pre.condition) == ("relative-error-ratio", "blue", "result < 0.01")
+    assert (pre.check_name, pre.builtin, pre.condition) == (
+        "relative-error-ratio",
+        "relativeErrorRatio",
+        "result < 0.01",
+    )
     assert [c.check_name for c in config.gate_for("web", "postPromotion")] == ["error-ratio", "latency-p95"]
     assert config.gate_for("auth", "prePromotion") == []  # only web asked for a pre-promotion gate
 
@@ -220,19 +224,32 @@ REJECTIONS = [
         "azora:analysis.postPromotion[0].service: service name 'Web' is not a DNS-1123 label",
     ),
     (
-        "baselineColor that is not a colour",
-        _set(("analysis", "prePromotion"), [{"builtin": "relativeErrorRatio", "baselineColor": "red"}]),
-        "azora:analysis.prePromotion[0].baselineColor: must be one of 'blue' or 'green', got 'red'",
+        "baselineColor, which no longer exists (the baseline is always the other colour)",
+        _set(("analysis", "prePromotion"), [{"builtin": "relativeErrorRatio", "baselineColor": "blue"}]),
+        "azora:analysis.prePromotion[0].baselineColor: unknown key",
     ),
     (
-        "baselineColor on a check that has no baseline",
-        _set(("analysis", "postPromotion", 0, "baselineColor"), "blue"),
-        "azora:analysis.postPromotion[0].baselineColor: applies only to `builtin: relativeErrorRatio`",
+        "baselineColor in a service's own gate",
+        _web({"prePromotion": [{"builtin": "relativeErrorRatio", "baselineColor": "green"}]}),
+        "azora:services.web.analysis.prePromotion[0].baselineColor: unknown key",
     ),
     (
-        "baselineColor on a query",
-        _post({"name": "q", "query": "vector(0)", "successCondition": "result == 0", "baselineColor": "blue"}),
-        "azora:analysis.postPromotion[2].baselineColor: applies only to `builtin: relativeErrorRatio`",
+        "a failureLimit of the stack's count (5): the check could never fail",
+        _set(("analysis", "postPromotion", 1, "failureLimit"), 5),
+        "azora:analysis.postPromotion[1].failureLimit: 5 must be below count 5: the check could never fail",
+    ),
+    (
+        "a failureLimit over the check's own count",
+        _web({"prePromotion": [{"builtin": "errorRatio", "count": 3, "failureLimit": 7}]}),
+        "azora:services.web.analysis.prePromotion[0].failureLimit: 7 must be below count 3: the check could never fail",
+    ),
+    (
+        "a check's count lowered to the stack's failureLimit",
+        _both(
+            _set(("analysis", "defaults", "failureLimit"), 2),
+            _set(("analysis", "postPromotion", 0, "count"), 2),
+        ),
+        "azora:analysis.postPromotion[0].failureLimit: 2 must be below count 2: the check could never fail",
     ),
     (
         "the same builtin twice: the same default name",
@@ -353,6 +370,32 @@ def test_problems_in_the_stacks_gate_and_a_services_gate_are_reported_together()
     ]
 
 
+def test_a_failure_limit_is_checked_against_the_count_each_check_resolves_to() -> None:
+    # web's own check sets no count: it takes the stack's defaults (5), not the built-in 6.
+    assert problems_after(_web({"postPromotion": [{"builtin": "errorRatio", "failureLimit": 5}]})) == [
+        f"{SOURCE}: azora:services.web.analysis.postPromotion[0].failureLimit: 5 must be below count 5: "
+        "the check could never fail"
+    ]
+    # A failureLimit in the defaults is refused at every check it reaches, under the check's key.
+    assert problems_after(_set(("analysis", "defaults", "failureLimit"), 5)) == [
+        f"{SOURCE}: azora:analysis.postPromotion[{index}].failureLimit: 5 must be below count 5: "
+        "the check could never fail"
+        for index in (0, 1)
+    ]
+    # ... and not at a check whose own count is higher.
+    config = valid_after(
+        _both(
+            _set(("analysis", "defaults", "failureLimit"), 5),
+            _set(("analysis", "postPromotion", 0, "count"), 6),
+            _set(("analysis", "postPromotion", 1, "count"), 8),
+        )
+    )
+    assert [
+        (s.count, s.failure_limit)
+        for s in (resolve(c, config.analysis.defaults) for c in config.gate_for("web", "postPromotion"))
+    ] == [(6, 5), (8, 5)]
+
+
 # ----------------------------------------------------------------------------- look-alikes that pass
 
 
@@ -375,7 +418,9 @@ def test_look_alikes_of_the_rejections_pass_with_the_values_they_mean() -> None:
             ),
             # the same check name in another gate
             _set(("analysis", "prePromotion"), [{"builtin": "errorRatio"}, {"builtin": "relativeErrorRatio"}]),
-            _web({"prePromotion": [{"builtin": "relativeErrorRatio", "baselineColor": "green", "interval": "500ms"}]}),
+            _web({"prePromotion": [{"builtin": "relativeErrorRatio", "interval": "500ms"}]}),
+            # one failure fewer than the count: the last measurement still decides
+            _set(("analysis", "postPromotion", 1, "failureLimit"), 4),
         )
     )
     assert config.analysis.address == "https://prometheus.example:9443/prefix"
@@ -387,7 +432,9 @@ def test_look_alikes_of_the_rejections_pass_with_the_values_they_mean() -> None:
     assert post[3].requests_query == 'sum(increase(checkout_total{color="{{ color }}"}[1m]))'
     assert [c.check_name for c in config.gate_for("auth", "prePromotion")] == ["error-ratio", "relative-error-ratio"]
     [web_pre] = config.gate_for("web", "prePromotion")
-    assert (web_pre.baseline_color, web_pre.interval) == ("green", "500ms")
+    assert (web_pre.builtin, web_pre.interval) == ("relativeErrorRatio", "500ms")
+    assert resolve(post[1], config.analysis.defaults).failure_limit == 4
+    assert [resolve(c, config.analysis.defaults).count for c in post] == [5, 5, 5, 5]
 
 
 def test_alerts_are_fine_once_prometheus_runs_the_chart() -> None:
