@@ -213,6 +213,7 @@ def deploy_command(
 def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[str, Any] | None = None) -> None:
     data = (data or {}) | {"promotion": asdict(result)}
     service, old, new = result.service, result.from_color, result.to_color
+    flags = f"--stack {data.get('stack', '<stack>')} --service {service}"
     if result.decision == "switched-back":
         _emit(as_json, data | {"result": "switched back"})
         details = result.smoke_failures or [_gate_reason(result, "postPromotion")]
@@ -227,8 +228,8 @@ def _report_promotion(result: release.PromoteResult, as_json: bool, data: dict[s
         _emit(as_json, data | {"result": "held"})
         after = "postPromotion" in result.analysis
         where = (
-            f"{new} stays active and {old} stays up (scale-down waits for a person): `azora promote --service "
-            f"{service}` switches back to {old}; `azora scale-down --now --service {service}` keeps {new} unverified"
+            f"{new} stays active and {old} stays up (scale-down waits for a person): `azora promote {flags}` "
+            f"switches back to {old}; `azora scale-down --now {flags}` keeps {new} unverified"
             if after
             else f"nothing was switched ({old} stays active); send traffic to the preview and promote again"
         )

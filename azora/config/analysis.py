@@ -185,6 +185,8 @@ class CheckConfig(PartialDefaults):
         problems: list[tuple[tuple[str | int, ...], str]] = []
         if (self.builtin is None) == (self.query is None):
             problems.append(((), "needs exactly one of `builtin` and `query`"))
+        if self.service is not None and self.builtin == "relativeErrorRatio":
+            problems.append((("service",), "relativeErrorRatio compares the promoted service's two colours"))
         if self.query is not None and self.name is None:
             problems.append((("name",), "is required with `query`"))
         if self.query is not None and self.success_condition is None:

@@ -77,7 +77,7 @@ def _metric_check(config: StackConfig, service: str, check: CheckConfig, color: 
         query = f"({new}) - ({old})"
     else:
         query = check.query or ""
-    if check.service is not None:  # another service's active colour: its values are literals
+    if check.service is not None and check.service != service:  # another's active colour: literals
         active = config.status_of(read).active_color
         own = {"service": read, "color": active, "version": config.services[read].versions.get(active, "")}
         query, requests = (_literal(text, own) for text in (query, requests))
