@@ -4,6 +4,19 @@ Start order is the list order; each component must be healthy before the next st
 control-plane listener binds 127.0.0.1 on the ports fixed in `cluster.json`. A component
 belongs to the real node, the simulated one (kwok), or both (the control plane); the real
 node's pieces and their files are in azora.cluster.node.
+
+Pods reach the API server as in any cluster (in-cluster config: the `kubernetes` Service,
+10.96.0.1:443, a ServiceAccount token and `kube-root-ca.crt`). On the real node the API
+server advertises NODE_IP and reconciles the Service's endpoints to NODE_IP:<apiserver port>
+(kube-proxy DNATs 10.96.0.1:443 there), and `apiserver-forwarder` (Debian's socat) listens on
+exactly NODE_IP:<apiserver port>, on the bridge, and relays each TCP connection to the API
+server on 127.0.0.1:<apiserver port>. TLS stays end to end: socat sees only bytes, the client
+checks the API server's own certificate (which names NODE_IP, 10.96.0.1 and the `kubernetes`
+Service's DNS names, see azora.cluster.pki). Why a relay and not a second bind address:
+kube-apiserver binds one address, and binding it to 0.0.0.0 would expose it on every interface
+of the machine; why socat: a small, well-kept Debian tool that does exactly this (one process
+per connection, stopped with its process group), so there is no forwarding code of ours. The
+simulated node has no pods that run, so its API server keeps 127.0.0.1 and no endpoints.
 """
 
 from __future__ import annotations
@@ -82,14 +95,24 @@ def etcd_health(ctx: Context) -> str | None:
     )
 
 
-def apiserver_health(ctx: Context) -> str | None:
+def _apiserver_ready(ctx: Context, address: str) -> str | None:
+    """The API server's /readyz at `address`, its certificate checked against our CA for that
+    address (so through the forwarder this is what a pod's client sees)."""
     token = ctx.pki.tokens()["admin"]
     return _probe(
-        f"https://127.0.0.1:{ctx.ports.apiserver}/readyz",
+        f"https://{address}:{ctx.ports.apiserver}/readyz",
         lambda r: r.ok,
         verify=str(ctx.pki.ca_cert),
         headers={"Authorization": f"Bearer {token}"},
     )
+
+
+def apiserver_health(ctx: Context) -> str | None:
+    return _apiserver_ready(ctx, "127.0.0.1")
+
+
+def forwarder_health(ctx: Context) -> str | None:
+    return _apiserver_ready(ctx, NODE_IP)
 
 
 def _healthz(port_name: str) -> Health:
@@ -128,13 +151,22 @@ def etcd_argv(ctx: Context) -> list[str]:
     ]
 
 
+def apiserver_endpoint_args(kind: str) -> list[str]:
+    """Where the `kubernetes` Service leads. The real node: to NODE_IP, where the forwarder
+    relays to the API server on 127.0.0.1, kept in its endpoints by the lease reconciler (the
+    default of kube-apiserver). The simulated node runs no pods: no endpoints."""
+    if kind == REAL:
+        return [f"--advertise-address={NODE_IP}", "--endpoint-reconciler-type=lease"]
+    return ["--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
+
+
 def apiserver_argv(ctx: Context) -> list[str]:
     pki = ctx.pki
     return [
         str(ctx.bin_dir / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{ctx.ports.etcd_client}",
         "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        *apiserver_endpoint_args(ctx.layout.node_kind()),
         f"--secure-port={ctx.ports.apiserver}",
         f"--cert-dir={ctx.layout.pki}",
         f"--tls-cert-file={pki.serving_cert}",
@@ -154,9 +186,6 @@ def apiserver_argv(ctx: Context) -> list[str]:
         f"--service-account-signing-key-file={pki.sa_key}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # One API server that is not reachable from pods: nothing to reconcile into the
-        # `kubernetes` Service's endpoints.
-        "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
         "--enable-priority-and-fairness=false",
         "--v=0",
@@ -256,6 +285,18 @@ def coredns_argv(ctx: Context) -> list[str]:
     return [str(ctx.bin_dir / "coredns"), "-conf", str(corefile)]
 
 
+def forwarder_argv(ctx: Context) -> list[str]:
+    """socat: accept on NODE_IP only (never 0.0.0.0), a child per connection, each relayed to
+    the API server on 127.0.0.1; warnings and errors go to its log, not every connection."""
+    port = ctx.ports.apiserver
+    return [
+        str(node.system_binary("socat") or "socat"),
+        "-d",
+        f"TCP4-LISTEN:{port},bind={NODE_IP},reuseaddr,fork,backlog=128",
+        f"TCP4:127.0.0.1:{port}",
+    ]
+
+
 def ingress_argv(ctx: Context) -> list[str]:
     return [
         sys.executable,
@@ -275,6 +316,12 @@ class Component:
     port: str | None  # the Ports field it listens on (None: a unix socket)
     kinds: tuple[str, ...] = (REAL, SIMULATED)
     system: bool = False  # a Debian package's binary, not the toolchain's
+    address: str = "127.0.0.1"  # where it listens on `port`
+
+    def listens_on(self, ctx: Context) -> str:
+        return (
+            str(ctx.node.containerd_socket) if self.port is None else f"{self.address}:{getattr(ctx.ports, self.port)}"
+        )
 
     def binary_path(self, ctx: Context) -> Path | None:
         if self.system:
@@ -307,6 +354,18 @@ COMPONENTS = (
         (REAL,),
     ),
     Component("coredns", "coredns", coredns_argv, _http_ok("dns_ready", "/ready"), "dns_ready", (REAL,)),
+    # The API server for pods (the `kubernetes` Service's endpoint); the bridge has NODE_IP
+    # since containerd's start (azora.cluster.lifecycle makes the host network before it).
+    Component(
+        "apiserver-forwarder",
+        "socat",
+        forwarder_argv,
+        forwarder_health,
+        "apiserver",
+        (REAL,),
+        system=True,
+        address=NODE_IP,
+    ),
     # Routes the stack's Ingress hosts on 127.0.0.1 and reports that address in their status.
     Component(
         "ingress",

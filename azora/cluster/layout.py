@@ -8,8 +8,8 @@ CNI configuration and address store, CoreDNS's Corefile, and `host.json` (what `
 the host, so `down` can undo exactly that).
 
 The node's network stays on this machine: pods get addresses from POD_SUBNET on the bridge
-BRIDGE, which also carries NODE_IP (where kubelet and cluster DNS listen) and the route for
-SERVICE_CIDR; the rest of POD_CIDR is a blackhole route.
+BRIDGE, which also carries NODE_IP (where kubelet, cluster DNS and the API server's forwarder
+listen) and the route for SERVICE_CIDR; the rest of POD_CIDR is a blackhole route.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(port: int, address: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((address, port)) == 0
 
 
 @dataclass(frozen=True)

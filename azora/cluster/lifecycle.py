@@ -97,20 +97,21 @@ def _start(component: Component, ctx: Context, progress: Progress) -> processes.
     if component.binary_path(ctx) is None:
         if component.system:
             raise ClusterError(
-                f"{component.binary} is not installed; the real node needs Debian's containerd, runc and "
-                "containernetworking-plugins (apt-get install containerd runc containernetworking-plugins), "
-                "or use `azora cluster up --node simulated`"
+                f"{component.binary} is not installed; the real node needs Debian's containerd, runc, "
+                "containernetworking-plugins and socat (apt-get install containerd runc "
+                "containernetworking-plugins socat), or use `azora cluster up --node simulated`"
             )
         raise ClusterError(f"{ctx.bin_dir / component.binary} is missing; run `azora tools install --with cluster`")
     where = "a unix socket"
     if component.port is not None:
         port = getattr(ctx.ports, component.port)
-        if port_in_use(port):
+        if port_in_use(port, component.address):
             raise ClusterError(
-                f"port {port} on 127.0.0.1 (for {component.name}) is taken by a process this cluster did not "
-                "start; stop it, or recreate the cluster with new ports: azora cluster down --purge && azora cluster up"
+                f"port {port} on {component.address} (for {component.name}) is taken by a process this cluster "
+                "did not start; stop it, or recreate the cluster with new ports: azora cluster down --purge && "
+                "azora cluster up"
             )
-        where = f"127.0.0.1:{port}"
+        where = component.listens_on(ctx)
     progress(f"starting {component.name} on {where}")
     env = {
         **os.environ,
@@ -162,6 +163,8 @@ def up(
         if not pki.complete():
             progress("credentials incomplete; making new ones")
             pki.create(layout.load_ports().apiserver)
+        if kind == REAL and (missing := pki.missing_serving_names()):
+            _renew_certificates(layout, pki, missing, progress)
         ctx = context(layout, bin_dir)
         try:
             for component in components_for(kind):
@@ -204,6 +207,22 @@ def up(
 
 
 NODE_COMPONENTS = tuple(c for c in COMPONENTS if c.kinds == (REAL,))
+
+
+def _renew_certificates(layout: Layout, pki: Pki, missing: list[str], progress: Progress) -> None:
+    """A real node's cluster made by an older azora: its API server's certificate lacks names a
+    pod dials (NODE_IP, say). New certificates, while nothing runs that has read the old CA."""
+    if _any_running(layout, COMPONENTS):
+        raise ClusterError(
+            f"the API server's certificate ({pki.serving_cert}) lacks {', '.join(missing)}, which pods reach it "
+            "by (it was made by an older azora); the running components read the certificates when they "
+            "started: `azora cluster down`, then `azora cluster up` renews them"
+        )
+    progress(
+        f"the API server's certificate lacks {', '.join(missing)} (made by an older azora); renewing the "
+        "certificates (the tokens stay, the kubeconfig gets the new CA)"
+    )
+    pki.renew_certificates(layout.load_ports().apiserver)
 
 
 def _any_running(layout: Layout, components: tuple[Component, ...]) -> bool:
@@ -301,12 +320,7 @@ def status(layout: Layout) -> list[ComponentStatus]:
         else:
             problem = component.health(ctx)
             state = "running" if problem is None else "unhealthy"
-            where = (
-                ctx.node.containerd_socket
-                if component.port is None
-                else f"127.0.0.1:{getattr(ctx.ports, component.port)}"
-            )
-            rows.append(ComponentStatus(component.name, state, record.pid, problem or str(where), log))
+            rows.append(ComponentStatus(component.name, state, record.pid, problem or component.listens_on(ctx), log))
     return rows
 
 

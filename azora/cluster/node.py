@@ -1,6 +1,7 @@
 """The real node's processes: containerd, kubelet, kube-proxy and CoreDNS, with the files
 they read (written under `<cluster>/node/` at each start, so a changed azora takes effect on
-the next `up`).
+the next `up`). The API server's forwarder for pods (socat on NODE_IP) is in
+azora.cluster.components.
 
 Choices, each for this machine kind (a root VM with cgroups v1 and no systemd):
 - containerd (Debian's) keeps its root, state, socket and runc root under the cluster

@@ -1,7 +1,9 @@
 """Credentials of an embedded cluster, made once at the first `up` with `cryptography`.
 
-- a CA and the API server's serving certificate (for 127.0.0.1, localhost and the in-cluster
-  names of the `kubernetes` Service);
+- a CA and the API server's serving certificate (for 127.0.0.1 and localhost, and for what a
+  pod dials: NODE_IP, where the forwarder relays to the API server, the `kubernetes` Service's
+  ClusterIP and its DNS names). A cluster made before NODE_IP was on it gets new certificates at
+  its next `up` with nothing running (`renew_certificates`: the tokens and keys stay);
 - the service-account signing key pair;
 - bearer tokens in the API server's token file: `admin` (group `system:masters`) for the
   kubeconfig users get, and one per control-plane component, so audit lines name who did what;
@@ -30,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from azora.cluster.layout import NODE_NAME, Layout
+from azora.cluster.layout import NODE_IP, NODE_NAME, Layout
 
 VALIDITY = dt.timedelta(days=3650)
 CONTEXT = "azora-local"
@@ -47,6 +49,17 @@ IDENTITIES = {
     "coredns": ("system:coredns", "system:cluster-dns"),
 }
 KUBELET_CLIENT = "kube-apiserver-kubelet-client"
+# The serving certificate's names: the host's, and what a pod's in-cluster client dials (the
+# `kubernetes` Service's ClusterIP, the first of SERVICE_CIDR, its DNS names, and NODE_IP, its
+# endpoint).
+SERVING_DNS_NAMES = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+SERVING_IPS = ("127.0.0.1", "10.96.0.1", NODE_IP)
 
 
 def _write(path: Path, data: bytes | str) -> None:
@@ -120,8 +133,47 @@ class Pki:
                 found[by_user[user]] = token
         return found
 
+    def missing_serving_names(self) -> list[str]:
+        """The names of SERVING_DNS_NAMES and SERVING_IPS that the serving certificate lacks
+        (one made by an older azora); every name when it cannot be read."""
+        wanted = [*SERVING_DNS_NAMES, *SERVING_IPS]
+        try:
+            cert = x509.load_pem_x509_certificate(self.serving_cert.read_bytes())
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except (OSError, ValueError, x509.ExtensionNotFound):
+            return wanted
+        have = set(names.get_values_for_type(x509.DNSName))
+        have |= {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+        return [name for name in wanted if name not in have]
+
     def create(self, apiserver_port: int) -> None:
         """Make every credential (overwriting any partial set) and the kubeconfigs."""
+        sa_key = ec.generate_private_key(ec.SECP256R1())
+        _write(self.sa_key, _key_pem(sa_key))
+        _write(
+            self.sa_pub,
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+        tokens = {identity: secrets.token_urlsafe(32) for identity in IDENTITIES}
+        lines = [f'{tokens[identity]},{user},{user},"{groups}"' for identity, (user, groups) in IDENTITIES.items()]
+        _write(self.token_file, "\n".join(lines) + "\n")
+        self._issue_certificates()
+        for identity, token in tokens.items():
+            self.write_kubeconfig(identity, token, apiserver_port)
+
+    def renew_certificates(self, apiserver_port: int) -> None:
+        """A new CA with new serving and kubelet-client certificates, and the kubeconfigs that
+        carry the CA. The CA key is not kept, so the serving certificate cannot be re-signed
+        alone; the tokens and the service-account keys stay, so every token stays valid. Only
+        while nothing of the cluster runs: the components read the CA when they start."""
+        self._issue_certificates()
+        for identity, token in self.tokens().items():
+            self.write_kubeconfig(identity, token, apiserver_port)
+
+    def _issue_certificates(self) -> None:
+        """The CA, the API server's serving certificate and its client certificate for kubelet."""
         now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca = (
@@ -150,17 +202,8 @@ class Pki:
             .sign(ca_key, hashes.SHA256())
         )
         serving_key = ec.generate_private_key(ec.SECP256R1())
-        names: list[x509.GeneralName] = [
-            x509.DNSName(name)
-            for name in (
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            )
-        ]
-        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.96.0.1")]
+        names: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVING_DNS_NAMES]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
         serving = (
             x509.CertificateBuilder()
             .subject_name(_name("kube-apiserver"))
@@ -194,22 +237,9 @@ class Pki:
         )
         _write(self.kubelet_client_cert, client.public_bytes(serialization.Encoding.PEM))
         _write(self.kubelet_client_key, _key_pem(client_key))
-        sa_key = ec.generate_private_key(ec.SECP256R1())
         _write(self.ca_cert, ca.public_bytes(serialization.Encoding.PEM))
         _write(self.serving_cert, serving.public_bytes(serialization.Encoding.PEM))
         _write(self.serving_key, _key_pem(serving_key))
-        _write(self.sa_key, _key_pem(sa_key))
-        _write(
-            self.sa_pub,
-            sa_key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ),
-        )
-        tokens = {identity: secrets.token_urlsafe(32) for identity in IDENTITIES}
-        lines = [f'{tokens[identity]},{user},{user},"{groups}"' for identity, (user, groups) in IDENTITIES.items()]
-        _write(self.token_file, "\n".join(lines) + "\n")
-        for identity, token in tokens.items():
-            self.write_kubeconfig(identity, token, apiserver_port)
 
     def write_kubeconfig(self, identity: str, token: str, apiserver_port: int) -> None:
         document = {

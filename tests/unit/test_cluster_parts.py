@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 from cryptography import x509
 
-from azora.cluster import processes
-from azora.cluster.layout import Layout
+from azora.cluster import lifecycle, processes
+from azora.cluster import pki as pki_module
+from azora.cluster.layout import ClusterError, Layout
 from azora.cluster.pki import Pki
 from azora.recovery import Recovery, adopt_pending_creates, object_id, stale
 
@@ -37,8 +39,16 @@ def test_credentials(tmp_path: Path) -> None:
     serving.verify_directly_issued_by(ca)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "10.96.0.1"}
-    assert "kubernetes.default.svc" in names.get_values_for_type(x509.DNSName)
+    # What a pod dials: the Service's ClusterIP and names, and the node address it leads to.
+    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "10.96.0.1", "10.240.0.1"}
+    assert set(names.get_values_for_type(x509.DNSName)) == {
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    }
+    assert pki.missing_serving_names() == []
 
     tokens = pki.tokens()
     assert set(tokens) == {
@@ -70,6 +80,58 @@ def test_credentials(tmp_path: Path) -> None:
     assert config["users"][0]["user"]["token"] == tokens["admin"]
     for path in (layout.kubeconfig, pki.serving_key, pki.sa_key, pki.token_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def _old_serving_cert(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serving certificate an older azora made: without the node address."""
+    with monkeypatch.context() as patch:
+        patch.setattr(pki_module, "SERVING_IPS", ("127.0.0.1", "10.96.0.1"))
+        pki.renew_certificates(pki.layout.load_ports().apiserver)
+
+
+def test_an_older_serving_certificate_is_renewed_with_the_same_tokens_and_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = Layout(tmp_path)
+    ports = layout.create()
+    pki = Pki(layout)
+    pki.create(ports.apiserver)
+    _old_serving_cert(pki, monkeypatch)
+    assert pki.missing_serving_names() == ["10.240.0.1"]
+    tokens, sa_key, old_ca = pki.tokens(), pki.sa_key.read_bytes(), pki.ca_cert.read_bytes()
+    lines: list[str] = []
+
+    lifecycle._renew_certificates(layout, pki, pki.missing_serving_names(), lines.append)
+    assert pki.missing_serving_names() == []
+    assert lines == [
+        "the API server's certificate lacks 10.240.0.1 (made by an older azora); renewing the certificates "
+        "(the tokens stay, the kubeconfig gets the new CA)"
+    ]
+    assert pki.tokens() == tokens and pki.sa_key.read_bytes() == sa_key  # every issued token stays valid
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    assert pki.ca_cert.read_bytes() != old_ca
+    x509.load_pem_x509_certificate(pki.serving_cert.read_bytes()).verify_directly_issued_by(ca)
+    x509.load_pem_x509_certificate(pki.kubelet_client_cert.read_bytes()).verify_directly_issued_by(ca)
+    config = yaml.safe_load(layout.kubeconfig.read_text())
+    assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]) == pki.ca_cert.read_bytes()
+    assert config["users"][0]["user"]["token"] == tokens["admin"]
+
+
+def test_certificates_are_not_renewed_under_running_components(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = Layout(tmp_path)
+    pki = Pki(layout)
+    pki.create(layout.create().apiserver)
+    _old_serving_cert(pki, monkeypatch)
+    before = pki.serving_cert.read_bytes()
+    record = processes.start(
+        [sys.executable, "-c", "import time; time.sleep(60)"], layout.log("etcd"), layout.record("etcd")
+    )
+    try:
+        with pytest.raises(ClusterError, match=r"lacks 10\.240\.0\.1.*`azora cluster down`, then `azora cluster up`"):
+            lifecycle._renew_certificates(layout, pki, pki.missing_serving_names(), lambda _: None)
+    finally:
+        processes.stop(record, grace=5)
+    assert pki.serving_cert.read_bytes() == before
 
 
 def test_process_records_follow_the_pid_and_its_start_time(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from azora.cluster import network
-from azora.cluster.components import components_for
-from azora.cluster.layout import PORT_NAMES, REAL, SIMULATED, ClusterError, Layout
+from azora.cluster.components import COMPONENTS, Context, apiserver_argv, components_for, forwarder_argv
+from azora.cluster.layout import NODE_IP, PORT_NAMES, REAL, SIMULATED, ClusterError, Layout
 from azora.cluster.node import NodePaths, cni_config, containerd_config, corefile, kube_proxy_argv, kubelet_config
+from azora.cluster.pki import Pki
 from azora.cluster.services import service_of
 from azora.images import PAUSE_IMAGE
 from azora.smoke import Target, application_url, sample_application
@@ -59,7 +60,41 @@ def test_each_node_kind_runs_its_own_components() -> None:
     simulated = [c.name for c in components_for(SIMULATED)]
     control = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
     assert simulated == [*control, "kwok"]
-    assert real == [*control, "containerd", "kubelet", "kube-proxy", "coredns", "ingress"]
+    assert real == [*control, "containerd", "kubelet", "kube-proxy", "coredns", "apiserver-forwarder", "ingress"]
+
+
+def _context(tmp_path: Path, kind: str) -> Context:
+    layout = Layout(tmp_path / kind)
+    return Context(layout, layout.create(kind), Pki(layout), Path("/toolchain/bin"))
+
+
+def test_the_real_nodes_api_server_is_the_kubernetes_services_endpoint_on_the_node_address(tmp_path: Path) -> None:
+    ctx = _context(tmp_path, REAL)
+    argv = apiserver_argv(ctx)
+    assert "--bind-address=127.0.0.1" in argv  # the API server itself stays on loopback
+    assert f"--advertise-address={NODE_IP}" in argv
+    assert "--endpoint-reconciler-type=lease" in argv
+    assert len([a for a in argv if a.startswith(("--advertise-address=", "--endpoint-reconciler-type="))]) == 2
+    # The simulated node runs no pods: loopback, no endpoints, as before.
+    simulated = apiserver_argv(_context(tmp_path, SIMULATED))
+    assert "--advertise-address=127.0.0.1" in simulated and "--endpoint-reconciler-type=none" in simulated
+
+
+def test_the_forwarder_listens_on_the_node_address_only_and_relays_to_the_api_server(tmp_path: Path) -> None:
+    ctx = _context(tmp_path, REAL)
+    port = ctx.ports.apiserver
+    argv = forwarder_argv(ctx)
+    assert Path(argv[0]).name == "socat"
+    listen, relay = argv[-2:]
+    assert listen.split(",")[0] == f"TCP4-LISTEN:{port}"
+    assert f"bind={NODE_IP}" in listen.split(",") and "fork" in listen.split(",")
+    assert relay == f"TCP4:127.0.0.1:{port}"  # bytes only: TLS stays between the pod and the API server
+    (forwarder,) = [c for c in COMPONENTS if c.name == "apiserver-forwarder"]
+    assert forwarder.kinds == (REAL,) and forwarder.system
+    assert forwarder.listens_on(ctx) == f"{NODE_IP}:{port}"
+    # Started after containerd, whose start makes the bridge with NODE_IP.
+    order = [c.name for c in components_for(REAL)]
+    assert order.index("apiserver-forwarder") > order.index("containerd")
 
 
 def test_containerd_keeps_everything_under_the_cluster_and_uses_our_pause_image(tmp_path: Path) -> None:
