@@ -9,7 +9,8 @@ target when it is part of Azora and has a container port named `http`; its serie
 `namespace`, `pod`, `service`, `color` and `version` labels from the pod's own labels
 (`honor_labels` keeps the app's when it exports them, as the stand-in does).
 
-The image is built on the embedded cluster from Debian's `prometheus` package (azora/images),
+The image is built on the embedded cluster from the toolchain's Prometheus (its Go module, with
+only Kubernetes discovery; Debian's package has none) by azora/images,
 never pulled; the Deployment says so in its policy exemptions.
 """
 
@@ -28,13 +29,14 @@ from components.blue_green import container_security_context
 
 NAME = "prometheus"
 PORT = 9090
+DEADLINE = 120  # seconds the pod may take to turn ready (progressDeadlineSeconds)
 RUN_AS = 65534  # nobody, as Debian's package runs it
 CONFIG_PATH = "/etc/prometheus"
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 EXEMPTIONS = (
     "no-service-account-token: Prometheus discovers the stack's pods through the Kubernetes API, "
     "and its Role only lists and watches pods of the app namespace\n"
-    "allowed-registries: built on the embedded cluster from Debian's prometheus package, never pulled"
+    "allowed-registries: built on the embedded cluster from the toolchain's Prometheus binary, never pulled"
 )
 
 
@@ -181,10 +183,13 @@ class EmbeddedPrometheus(pulumi.ComponentResource):
                 name=NAME,
                 namespace=namespace,
                 labels=own,
-                annotations={"azora.io/policy-exempt": EXEMPTIONS},
+                # A Prometheus that cannot start fails the update soon after its Deployment says so,
+                # naming it, rather than after the provider's default 10 minutes.
+                annotations={"azora.io/policy-exempt": EXEMPTIONS, "pulumi.com/timeoutSeconds": str(DEADLINE + 10)},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
+                progress_deadline_seconds=DEADLINE,
                 revision_history_limit=3,
                 # One writer of the TSDB at a time: the old pod stops before the new one starts.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),

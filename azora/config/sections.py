@@ -89,7 +89,7 @@ class RedisConfig(DataStore):
 # ----------------------------------------------------------------------------- monitoring
 
 
-EMBEDDED_PROMETHEUS_IMAGE = "azora.local/prometheus:2.42.0"
+EMBEDDED_PROMETHEUS_IMAGE = "azora.local/prometheus:3.16.0"
 
 
 class PrometheusConfig(Model):
@@ -103,7 +103,7 @@ class PrometheusConfig(Model):
     retention: str = Field(default="15d", description="Prometheus retention.")
     image: str = Field(
         default=EMBEDDED_PROMETHEUS_IMAGE,
-        description="embedded: the image, built on the embedded cluster from Debian's prometheus package.",
+        description="embedded: the image, built on the embedded cluster from the toolchain's Prometheus (its Go module).",
     )
     scrape_interval: str = Field(
         default="5s",

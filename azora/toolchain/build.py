@@ -87,7 +87,7 @@ def _compile(piece: Piece, root: Path, go: Path, runner: StepRunner) -> None:
         _run_generate(step, workdir, go, runner)
     for binary in piece.binaries:
         target = output_path(root, piece, binary.output)
-        go_build(go, runner, workdir, env, binary.package, target, binary.xflags)
+        go_build(go, runner, workdir, env, binary.package, target, binary.xflags, binary.tags)
 
 
 def _write_wrapper(piece: Piece, workdir: Path, go: Path, runner: StepRunner) -> None:

@@ -41,6 +41,8 @@ class GoBinary:
     output: str
     #: ``-X importpath.name=value`` settings (version variables).
     xflags: tuple[str, ...] = ()
+    #: Go build tags (``go build -tags``), e.g. to compile in only some plugins.
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,12 @@ PAUSE_VERSION = "1.0"
 COREDNS_PLUGINS = ("bind", "ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes")
 
 
+def prometheus_version(module_version: str) -> str:
+    """Prometheus's release of its Go module version: v0.316.0 is 3.16.0 (v0.<major><minor>.<patch>)."""
+    _, minor, patch = parse_version(module_version)
+    return f"{minor // 100}.{minor % 100}.{patch}"
+
+
 def cluster_pieces(pins: Pins) -> list[Piece]:
     """A local Kubernetes cluster: etcd, the three control-plane binaries, kwok (fake
     nodes and kubelets), a real node's kubelet, kube-proxy and pause, and CoreDNS."""
@@ -281,6 +289,29 @@ def cluster_pieces(pins: Pins) -> list[Piece]:
             version_label=pins.cluster_coredns.lstrip("v"),
             local="coredns",
             binaries=(GoBinary(".", "coredns"),),
+        ),
+        Piece(
+            # The local stack's Prometheus (azora.images builds its image from this binary).
+            # Debian's package patches Kubernetes service discovery out; upstream's
+            # `remove_all_sd` tag drops every discovery plugin and `enable_kubernetes_sd`
+            # brings back the one the embedded Prometheus uses.
+            name="prometheus",
+            group=CLUSTER_GROUP,
+            summary="Prometheus with Kubernetes discovery",
+            version_label=prometheus_version(pins.cluster_prometheus),
+            module="github.com/prometheus/prometheus",
+            version=pins.cluster_prometheus,
+            binaries=(
+                GoBinary(
+                    "github.com/prometheus/prometheus/cmd/prometheus",
+                    "prometheus",
+                    (
+                        f"github.com/prometheus/common/version.Version={prometheus_version(pins.cluster_prometheus)}",
+                        "github.com/prometheus/common/version.Branch=HEAD",
+                    ),
+                    ("remove_all_sd", "enable_kubernetes_sd"),
+                ),
+            ),
         ),
     ]
 

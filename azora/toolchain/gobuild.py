@@ -241,14 +241,16 @@ def go_build(
     package: str,
     target: Path,
     xflags: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> None:
     """``go build`` ``package`` in the module at ``workdir`` into ``target``: stripped,
-    trimmed paths, ``-X`` settings from ``xflags``; written next to the target first and
-    renamed, so a running copy is never overwritten in place."""
+    trimmed paths, ``-X`` settings from ``xflags``, build ``tags``; written next to the
+    target first and renamed, so a running copy is never overwritten in place."""
     temp = target.with_name(f".{target.name}.tmp")
     ldflags = " ".join(["-s", "-w", *(f"-X {x}" for x in xflags)])
+    tagging = ["-tags", ",".join(tags)] if tags else []
     runner.run(
-        [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(temp), package],
+        [str(go), "build", "-v", "-trimpath", *tagging, "-ldflags", ldflags, "-o", str(temp), package],
         workdir,
         env,
         f"compile {target.name}",

@@ -46,6 +46,7 @@ class Pins:
     cluster_kubernetes: str = "v1.34.1"
     cluster_kwok: str = "v0.7.0"
     cluster_coredns: str = "v1.13.1"
+    cluster_prometheus: str = "v0.316.0"
 
     @classmethod
     def load(cls, path: Path = PINS_FILE) -> Pins:
@@ -73,6 +74,7 @@ class Pins:
                 cluster_kubernetes=data["cluster"]["kubernetes"],
                 cluster_kwok=data["cluster"]["kwok"],
                 cluster_coredns=data["cluster"]["coredns"],
+                cluster_prometheus=data["cluster"]["prometheus"],
             )
         except KeyError as exc:
             raise ToolchainError(f"{path} lacks the key {exc}") from None

@@ -30,7 +30,11 @@ def fingerprint(piece: Piece) -> str:
     description, the build recipe and, for local modules, their source files."""
     digest = hashlib.sha256()
     digest.update(BUILD_RECIPE.encode())
-    digest.update(json.dumps(asdict(piece), sort_keys=True).encode())
+    described = asdict(piece)
+    for binary in described["binaries"]:
+        if not binary["tags"]:  # added later: left out when empty, so no other piece rebuilds
+            del binary["tags"]
+    digest.update(json.dumps(described, sort_keys=True).encode())
     if piece.local:
         source = TOOLCHAIN_SRC / piece.local
         for path in sorted(p for p in source.rglob("*") if p.is_file()):

@@ -181,7 +181,8 @@ def _cluster(pins: tc.Pins) -> dict[str, tc.Piece]:
 
 def test_cluster_group_builds_a_control_plane_a_node_and_dns(pins: tc.Pins) -> None:
     pieces = tc.pieces_for(pins, ["cluster"])
-    assert [p.name for p in pieces] == ["etcd", "kube-control-plane", "kwok", "kube-node", "pause", "coredns"]
+    names = ["etcd", "kube-control-plane", "kwok", "kube-node", "pause", "coredns", "prometheus"]
+    assert [p.name for p in pieces] == names
     assert {p.group for p in pieces} == {"cluster"}
     assert {p.name: p.outputs for p in pieces} == {
         "etcd": ("etcd",),
@@ -190,9 +191,51 @@ def test_cluster_group_builds_a_control_plane_a_node_and_dns(pins: tc.Pins) -> N
         "kube-node": ("kubelet", "kube-proxy"),
         "pause": ("pause",),
         "coredns": ("coredns",),
+        "prometheus": ("prometheus",),
     }
     # No plugins: everything goes on PATH.
     assert all(p.plugin is None for p in pieces)
+
+
+def test_prometheus_is_built_with_only_kubernetes_discovery(pins: tc.Pins) -> None:
+    piece = _cluster(pins)["prometheus"]
+    assert (piece.module, piece.version, piece.version_label) == (
+        "github.com/prometheus/prometheus",
+        "v0.316.0",
+        "3.16.0",
+    )
+    [binary] = piece.binaries
+    assert binary.package == "github.com/prometheus/prometheus/cmd/prometheus"
+    assert binary.tags == ("remove_all_sd", "enable_kubernetes_sd")
+    assert "github.com/prometheus/common/version.Version=3.16.0" in binary.xflags
+    assert tc.catalog.prometheus_version("v0.309.12") == "3.9.12"
+
+
+def test_pieces_without_build_tags_keep_their_fingerprints(pins: tc.Pins) -> None:
+    """Adding `tags` to GoBinary must not rebuild every piece: an empty one is left out."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from azora.toolchain.stamps import BUILD_RECIPE, fingerprint
+
+    coredns = _cluster(pins)["coredns"]
+    described = dataclasses.asdict(coredns)
+    for binary in described["binaries"]:
+        del binary["tags"]
+    digest = hashlib.sha256(BUILD_RECIPE.encode())
+    digest.update(json.dumps(described, sort_keys=True).encode())
+    source = tc.TOOLCHAIN_SRC / "coredns"
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(source)).encode())
+        digest.update(path.read_bytes())
+    assert fingerprint(coredns) == digest.hexdigest()
+    assert fingerprint(_cluster(pins)["prometheus"]) != fingerprint(
+        dataclasses.replace(
+            _cluster(pins)["prometheus"],
+            binaries=(dataclasses.replace(_cluster(pins)["prometheus"].binaries[0], tags=()),),
+        )
+    )
 
 
 def test_kube_node_is_built_like_the_control_plane(pins: tc.Pins) -> None:
