@@ -1,13 +1,15 @@
 """How long do the embedded cluster's images take to build and import, cold and warm?
 
-    .venv/bin/python benchmarks/images.py [--address SOCK] [--pause PATH] [--keep]
+    .venv/bin/python benchmarks/images.py [--address SOCK] [--pause PATH] [--prometheus PATH] [--keep]
 
 Times, in seconds:
 
-- cold build: the stand-in image, then the Prometheus image, into an empty cache directory
-  (mmdebstrap downloads and unpacks the Debian packages; the layers and the archive are
-  written);
-- warm build: the same again (a cache hit: hashing the stand-in's sources, reading meta.json);
+- stand-in, cold build: into an empty cache directory (mmdebstrap downloads and unpacks the
+  Debian packages; the layers and the archive are written); warm: the same again (a cache hit:
+  hashing the stand-in's sources, reading meta.json);
+- Prometheus, cold build: from the toolchain's static binary (`--prometheus`, or the one in the
+  toolchain's bin directory: `azora tools install --with cluster`): the binary checked (ELF, Go
+  build info), hashed, written as one gzip layer and archived; warm: checked and hashed again;
 - pause build: the pause image from a static binary (`--pause`, or a stand-in pause built here
   with `CGO_ENABLED=0 go build`);
 - import: the three images and the local stack's names into containerd (the stack with the
@@ -39,6 +41,7 @@ from azora.config.load import load_stack_file  # noqa: E402
 from azora.config.model import StackConfig  # noqa: E402
 from azora.images import ImageReport, build, ensure_stack_images  # noqa: E402
 from azora.images.containerd import ctr_command  # noqa: E402
+from azora.toolchain import CLUSTER_GROUP, find_toolchain  # noqa: E402
 
 PAUSE_GO = """package main
 
@@ -116,14 +119,24 @@ def with_embedded_prometheus(config: StackConfig) -> StackConfig:
     return config.model_copy(update={"monitoring": monitoring})
 
 
-def built(label: str, build_image: Callable[[], build.BuiltImage]) -> None:
-    """Cold then warm build of one image, with its size and package count."""
+def built(label: str, cold_how: str, build_image: Callable[[], build.BuiltImage]) -> None:
+    """Cold then warm build of one image, with its size (and Debian package count, if it has any)."""
     images: list[build.BuiltImage] = []
-    timed(f"{label}: cold build (empty cache, mmdebstrap)", lambda: images.append(build_image()))
+    timed(f"{label}: cold build ({cold_how})", lambda: images.append(build_image()))
     timed(f"{label}: warm build (cache hit)", lambda: images.append(build_image()))
     cold, warm = images
-    print(f"  {cold.ref} {cold.digest[:19]}: archive {cold.size / 2**20:.1f} MiB, {len(cold.packages)} packages")
+    packages = f", {len(cold.packages)} Debian packages" if cold.packages else ""
+    print(f"  {cold.ref} {cold.digest[:19]}: archive {cold.size / 2**20:.1f} MiB{packages}")
     print(f"  cache hits: cold {cold.cache_hit}, warm {warm.cache_hit}")
+
+
+def toolchain_prometheus() -> Path:
+    found = find_toolchain((CLUSTER_GROUP,))
+    if found is None:
+        raise SystemExit(
+            "the toolchain has no Prometheus: run `azora tools install --with cluster`, or pass --prometheus"
+        )
+    return found.bin_dir / "prometheus"
 
 
 def imported(label: str, action: Callable[[], ImageReport]) -> None:
@@ -137,19 +150,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--address", help="an existing containerd's socket (default: start a throwaway one)")
     parser.add_argument("--pause", type=Path, help="a static pause binary (default: build one with Go)")
+    parser.add_argument("--prometheus", type=Path, help="the static Prometheus (default: the toolchain's)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="azimg-bench-", dir="/tmp"))
     cache = work / "cache"
     try:
-        built("stand-in", lambda: build.build_standin_image(cache))
-        built("prometheus", lambda: build.build_prometheus_image(cache))
+        prometheus = args.prometheus or toolchain_prometheus()
+        built("stand-in", "empty cache, mmdebstrap", lambda: build.build_standin_image(cache))
+        size = f"{prometheus.stat().st_size / 2**20:.0f} MiB"
+        built("prometheus", f"{size} binary", lambda: build.build_prometheus_image(prometheus, cache))
         pause = args.pause or build_pause(work)
         timed("pause build", lambda: build.build_pause_image(pause, cache))
         config = with_embedded_prometheus(load_stack_file(ROOT / "Pulumi.local.yaml"))
+
+        def ensure() -> ImageReport:
+            return ensure_stack_images(config, address, pause, prometheus, cache=cache)
+
         with throwaway_containerd(work) if args.address is None else _given(args.address) as address:
-            imported("import into containerd (first)", lambda: ensure_stack_images(config, address, pause, cache=cache))
-            imported("import again (nothing to do)", lambda: ensure_stack_images(config, address, pause, cache=cache))
+            imported("import into containerd (first)", ensure)
+            imported("import again (nothing to do)", ensure)
     finally:
         if args.keep:
             print(f"kept {work}")

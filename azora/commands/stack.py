@@ -78,13 +78,16 @@ def open_stack(
     target = ProjectStack(ctx.project, stack, config.environment, toolchain, repair_state=repair_state)
     layout = real_node(kubeconfig) if needs_cluster and kubeconfig is not None else None
     if layout is not None:
-        target.before_update = lambda: import_stack_images(target, layout, toolchain.bin_dir / "pause")
+        target.before_update = lambda: import_stack_images(
+            target, layout, toolchain.bin_dir / "pause", toolchain.bin_dir / "prometheus"
+        )
     return target
 
 
-def import_stack_images(target: ProjectStack, layout: Layout, pause_binary: Path) -> None:
+def import_stack_images(target: ProjectStack, layout: Layout, pause_binary: Path, prometheus_binary: Path) -> None:
     """Before an update on the embedded real node: containerd holds every image the stack file
-    names (built from Debian packages and the stand-in, cached by content; see azora.images).
+    names (the stand-in from Debian packages, the pause and Prometheus images from the
+    toolchain's binaries, cached by content; see azora.images).
     An image that cannot be made is refused here, before the engine applies anything."""
     from azora.images import ensure_stack_images
 
@@ -96,6 +99,7 @@ def import_stack_images(target: ProjectStack, layout: Layout, pause_binary: Path
         config,
         str(NodePaths(layout).containerd_socket),
         pause_binary,
+        prometheus_binary,
         progress=lambda line: err.print(f"  {escape(line)}", highlight=False),
     )
 

@@ -1,13 +1,17 @@
-"""Container images for the embedded cluster's node, built here from Debian packages (there is
-no registry to pull from) and imported into its containerd under the names the stack uses.
+"""Container images for the embedded cluster's node, built here (there is no registry to pull
+from) and imported into its containerd under the names the stack uses: the stand-in from Debian
+packages and azora's sources, the pause and Prometheus images from the toolchain's static
+binaries (Prometheus from its Go module: Debian's build has no Kubernetes service discovery,
+which the embedded Prometheus needs).
 
 - plan.py: which references a stack names (`images_for`), checked before anything is built;
-- recipes.py: what each Debian layer holds, rootfs.py: a layer from a recipe (mmdebstrap);
+- recipes.py: what the stand-in's Debian layer holds, rootfs.py: that layer (mmdebstrap);
+- binaries.py: the checks on a static Go binary (ELF, Go build info);
 - build.py: the stand-in, pause and Prometheus images, oci.py: deterministic layers and the
   OCI archive, cache.py: the content-keyed cache;
 - containerd.py: `ctr images import` and `ctr images tag` into the `k8s.io` namespace.
 
-    ensure_stack_images(config, address, pause_binary, progress) -> ImageReport
+    ensure_stack_images(config, address, pause_binary, prometheus_binary, progress) -> ImageReport
     ensure_pause_image(address, pause_binary) -> ImageResult
 """
 
@@ -93,13 +97,17 @@ def _quiet(message: str) -> None:
     pass
 
 
-def _ensure(address: str, image: BuiltImage, refs: Sequence[str], snapshotter: str | None) -> ImageResult:
+def _ensure(
+    address: str, image: BuiltImage, refs: Sequence[str], snapshotter: str | None, progress: Progress
+) -> ImageResult:
     done = import_image(address, image, refs, snapshotter=snapshotter)
     names = (image.ref, *sorted(set(refs) - {image.ref}))
-    return ImageResult(
+    result = ImageResult(
         image.ref, names, image.digest, image.size, image.cache_hit, image.seconds,
         done.seconds, done.imported, done.tagged, image.packages,
     )  # fmt: skip
+    progress(f"images: {result.summary()}")
+    return result
 
 
 def ensure_pause_image(
@@ -111,38 +119,36 @@ def ensure_pause_image(
     snapshotter: str | None = None,
 ) -> ImageResult:
     """Build (or take from the cache) PAUSE_IMAGE from the static pause binary and import it."""
-    result = _ensure(containerd_address, build_pause_image(pause_binary, cache), (), snapshotter)
-    progress(f"images: {result.summary()}")
-    return result
+    return _ensure(containerd_address, build_pause_image(pause_binary, cache), (), snapshotter, progress)
 
 
 def ensure_stack_images(
     config: StackConfig,
     containerd_address: str,
     pause_binary: Path,
+    prometheus_binary: Path,
     progress: Progress = _quiet,
     *,
     cache: Path | None = None,
     snapshotter: str | None = None,
 ) -> ImageReport:
     """Make containerd hold the pause image, the stand-in under every reference the stack's
-    services name, and the Prometheus image if the stack runs the embedded Prometheus. Checks
-    the references first: ImageRefError before anything is built or imported."""
+    services name, and the Prometheus image if the stack runs the embedded Prometheus (from
+    `prometheus_binary`, the toolchain's; not read otherwise). Checks the references first
+    (ImageRefError), then builds every image, then imports: a binary the toolchain lacks stops
+    it with containerd untouched."""
     plan = images_for(config)
     refs = {
         builder: [ref for ref, source in plan.items() if source.builder == builder] for builder in (STANDIN, PROMETHEUS)
     }
-    pause = ensure_pause_image(
-        containerd_address, pause_binary, progress=progress, cache=cache, snapshotter=snapshotter
-    )
-    image = build_standin_image(cache, progress)
-    standin = _ensure(containerd_address, image, refs[STANDIN], snapshotter)
-    progress(f"images: {standin.summary()}")
+    pause_image = build_pause_image(pause_binary, cache)
+    prometheus_image = build_prometheus_image(prometheus_binary, cache) if refs[PROMETHEUS] else None
+    standin_image = build_standin_image(cache, progress)
+    pause = _ensure(containerd_address, pause_image, (), snapshotter, progress)
+    standin = _ensure(containerd_address, standin_image, refs[STANDIN], snapshotter, progress)
     prometheus = None
-    if refs[PROMETHEUS]:
-        built = build_prometheus_image(cache, progress)
-        prometheus = _ensure(containerd_address, built, refs[PROMETHEUS], snapshotter)
-        progress(f"images: {prometheus.summary()}")
+    if prometheus_image is not None:
+        prometheus = _ensure(containerd_address, prometheus_image, refs[PROMETHEUS], snapshotter, progress)
     return ImageReport(pause, standin, prometheus)
 
 

@@ -1,6 +1,7 @@
 """Which images a stack names and what builds each: every service's `image:version`, for each
 colour, is the stand-in under that name; the embedded Prometheus (`monitoring.prometheus.mode:
-embedded`) is the Prometheus image, which can only be the one azora builds (PROMETHEUS_IMAGE).
+embedded`) is the Prometheus image, which can only be the one azora builds (PROMETHEUS_IMAGE,
+from the toolchain's Prometheus).
 
 A reference is checked against the distribution reference grammar (what containerd and the
 kubelet parse), and against what the stand-in can serve, before anything is built or imported;
@@ -117,8 +118,8 @@ def prometheus_problem(image: str) -> str | None:
     if "@" not in image and qualified(*split_reference(image)) == qualified(*split_reference(PROMETHEUS_IMAGE)):
         return None
     return (
-        f"{PROMETHEUS_KEY}: {image!r}: the embedded mode can only build {PROMETHEUS_IMAGE} (from Debian's "
-        "prometheus package); leave the key out or set it to that"
+        f"{PROMETHEUS_KEY}: {image!r}: the embedded mode can only build {PROMETHEUS_IMAGE} (from the "
+        "toolchain's Prometheus); leave the key out or set it to that"
     )
 
 

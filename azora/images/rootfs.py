@@ -3,13 +3,10 @@
 
 The layer drops what mmdebstrap leaves for its own use (apt's sources and lists, /dev nodes,
 the build host's resolv.conf and hostname): the runtime provides /dev and the network files.
-Before the layer is written, the recipe's required files must be in it and, if the recipe asks,
-every symbolic link must lead to something in it: a recipe that keeps paths by pattern would
-otherwise ship a web UI whose links lead nowhere when a Debian update moves a file. The package
-versions come from the downloaded .debs (an extract-hook), recorded in the cache entry's
-meta.json, since extract installs nothing into dpkg's status file; they are every package
-mmdebstrap unpacked, through the recipe's path filters (for Prometheus, most of them left
-nothing in the layer).
+Before the layer is written, the recipe's required files must be in it, symbolic links followed
+as the kernel would inside the image. The package versions come from the downloaded .debs (an
+extract-hook), recorded in the cache entry's meta.json, since extract installs nothing into
+dpkg's status file.
 """
 
 from __future__ import annotations
@@ -48,8 +45,6 @@ def rootfs_key(recipe: Recipe) -> str:
         "dropped": [*recipe.dropped_trees, *recipe.dropped_files, "dev/*"],
         "platform": host_platform(),
     }
-    if recipe.path_includes:
-        parts["includes"] = list(recipe.path_includes)
     if recipe.bytecode_skip is not None:
         parts["bytecode"] = recipe.bytecode_skip
     return content_key(parts)
@@ -95,7 +90,6 @@ def mmdebstrap_command(recipe: Recipe, dest: Path, listing: Path) -> list[str]:
         "--variant=extract",
         f"--include={','.join(recipe.packages)}",
         *(f"--dpkgopt=path-exclude={pattern}" for pattern in recipe.path_excludes),
-        *(f"--dpkgopt=path-include={pattern}" for pattern in recipe.path_includes),
         *(f"--extract-hook={hook}" for hook in extract_hooks(recipe, listing)),
         DEBIAN_SUITE,
         str(dest),
@@ -206,13 +200,9 @@ def resolve(entries: Mapping[str, Entry], path: str) -> Entry | None:
 
 
 def layer_problems(entries: Sequence[Entry], recipe: Recipe) -> list[str]:
-    """Required files the layer lacks and, if the recipe checks them, links that lead nowhere in it."""
+    """The required files the layer lacks (or holds as something other than a file)."""
     by_name = {entry.name: entry for entry in entries}
-    problems = [
-        f"{entry.name} -> {entry.linkname} leads nowhere in the layer"
-        for entry in entries
-        if recipe.check_links and entry.kind == tarfile.SYMTYPE and resolve(by_name, entry.name) is None
-    ]
+    problems: list[str] = []
     for name in recipe.required:
         found = resolve(by_name, name)
         if found is None or found.kind != tarfile.REGTYPE:

@@ -1,15 +1,20 @@
-"""The stack's images on a real containerd: built with mmdebstrap (kept in the image cache, so
-only the first run downloads), imported into a throwaway containerd with its CRI plugin under the
-local stack's names (with the embedded Prometheus), seen by the CRI, and run with runc the way a
-pod runs them: the stand-in as user 10001 from the image, read-only root with a tmpfs /tmp,
-default seccomp profile, the service's variables; Prometheus as nobody from the image,
-read-only root with a writable /prometheus (the pod's emptyDir) and its config mounted,
-scraping itself; and with no arguments at all, on its own defaults."""
+"""The stack's images on a real containerd: the stand-in built with mmdebstrap (kept in the image
+cache, so only the first run downloads), the pause image from a static stand-in pause built here,
+the Prometheus image from the toolchain's binary (`azora tools install --with cluster`; its
+tests are skipped without it, failed under CI). Imported into a throwaway containerd with its
+CRI plugin under the local stack's names, first without the embedded Prometheus, then with it;
+seen by the CRI, and run with runc the way a pod runs them: the stand-in as user 10001 from the
+image, read-only root with a tmpfs /tmp, default seccomp profile, the service's variables;
+Prometheus as nobody from the image, read-only root with a writable /prometheus (the pod's
+emptyDir), the component's own config mounted and the pod's in-cluster API settings, scraping
+itself while its Kubernetes discovery calls the API server; and with no arguments at all, on its
+own defaults."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,11 +26,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 
 from azora.config.load import load_stack_file
 from azora.config.model import StackConfig
 from azora.images import PAUSE_IMAGE, PROMETHEUS_IMAGE, STANDIN_IMAGE, ImageReport, ensure_stack_images
 from azora.images.containerd import ctr_command, image_digests
+from azora.toolchain import CLUSTER_GROUP
+from tests.conftest import required_toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("containerd", "ctr", "runc", "mmdebstrap")
@@ -127,6 +135,12 @@ def pause_binary(workdir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def prometheus_binary() -> Path:
+    """The toolchain's Prometheus, where the product finds it (the toolchain's bin directory)."""
+    return required_toolchain((CLUSTER_GROUP,), "azora tools install --with cluster").bin_dir / "prometheus"
+
+
+@pytest.fixture(scope="module")
 def containerd(workdir: Path) -> Iterator[str]:
     """A throwaway containerd with the CRI plugin; its address. Stopped by pid afterwards."""
     for sub in ("root", "state", "cni/bin", "cni/conf"):
@@ -152,22 +166,32 @@ def containerd(workdir: Path) -> Iterator[str]:
             process.wait()
 
 
-def _with_embedded_prometheus(config: StackConfig) -> StackConfig:
-    """The stack running the embedded Prometheus, whatever its file says about monitoring."""
-    prometheus = config.monitoring.prometheus.model_copy(update={"enabled": True, "mode": "embedded"})
+def _local_stack(prometheus_mode: str) -> StackConfig:
+    """The local stack, payment's green colour on PAYMENT, its Prometheus in `prometheus_mode`
+    (embedded: azora builds its image; chart: none), whatever the file says about monitoring."""
+    config = load_stack_file(ROOT / "Pulumi.local.yaml")
+    prometheus = config.monitoring.prometheus.model_copy(update={"enabled": True, "mode": prometheus_mode})
     monitoring = config.monitoring.model_copy(update={"enabled": True, "prometheus": prometheus})
-    return config.model_copy(update={"monitoring": monitoring})
-
-
-@pytest.fixture(scope="module")
-def imported(containerd: str, pause_binary: Path) -> ImageReport:
-    config = _with_embedded_prometheus(load_stack_file(ROOT / "Pulumi.local.yaml"))
     payment = config.services["payment"]
     services = {
         **config.services,
         "payment": payment.model_copy(update={"versions": {"blue": "2.0.4", "green": PAYMENT.split(":")[1]}}),
     }
-    return ensure_stack_images(config.model_copy(update={"services": services}), containerd, pause_binary)
+    return config.model_copy(update={"monitoring": monitoring, "services": services})
+
+
+@pytest.fixture(scope="module")
+def imported(containerd: str, pause_binary: Path, workdir: Path) -> ImageReport:
+    """The stand-in and pause images (no embedded Prometheus: its binary is not read)."""
+    return ensure_stack_images(_local_stack("chart"), containerd, pause_binary, workdir / "no-prometheus")
+
+
+@pytest.fixture(scope="module")
+def prometheus_imported(
+    imported: ImageReport, containerd: str, pause_binary: Path, prometheus_binary: Path
+) -> ImageReport:
+    """The same stack with the embedded Prometheus, once the other images are in."""
+    return ensure_stack_images(_local_stack("embedded"), containerd, pause_binary, prometheus_binary)
 
 
 def _varint(value: int) -> bytes:
@@ -217,28 +241,44 @@ def _cri_repo_tags(address: str, ref: str) -> list[str]:
     return [tag.decode() for tag in _strings(images[0], 2)] if images else []
 
 
+def _seen_by_the_cri(address: str, ref: str) -> bool:
+    deadline = time.monotonic() + 5  # the CRI plugin follows image events: a moment, not a poll loop
+    while ref not in _cri_repo_tags(address, ref) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return ref in _cri_repo_tags(address, ref)
+
+
 def test_the_stack_images_are_imported_under_every_name_and_the_cri_sees_them(
-    imported: ImageReport, containerd: str, pause_binary: Path
+    imported: ImageReport, containerd: str, pause_binary: Path, workdir: Path
 ) -> None:
     have = image_digests(containerd)
     assert have[PAUSE_IMAGE] == imported.pause.digest
     assert set(imported.standin.refs) >= {STANDIN_IMAGE, PAYMENT, "ghcr.io/azora/web:2.4.0"}
     assert {have[ref] for ref in imported.standin.refs} == {imported.standin.digest}
-    assert imported.prometheus is not None and imported.prometheus.refs == (PROMETHEUS_IMAGE,)
-    assert have[PROMETHEUS_IMAGE] == imported.prometheus.digest != imported.standin.digest
-    assert imported.prometheus.packages["prometheus"].startswith("2.42.0+ds-")
-    for ref in (PAYMENT, "ghcr.io/azora/web:2.4.0", PAUSE_IMAGE, PROMETHEUS_IMAGE):
-        deadline = time.monotonic() + 5  # the CRI plugin follows image events: a moment, not a poll loop
-        while ref not in _cri_repo_tags(containerd, ref) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert ref in _cri_repo_tags(containerd, ref)
+    assert imported.prometheus is None and PROMETHEUS_IMAGE not in have
+    for ref in (PAYMENT, "ghcr.io/azora/web:2.4.0", PAUSE_IMAGE):
+        assert _seen_by_the_cri(containerd, ref), ref
     assert _cri_repo_tags(containerd, "ghcr.io/azora/web:0.0.0-absent") == []
-    again = ensure_stack_images(
-        _with_embedded_prometheus(load_stack_file(ROOT / "Pulumi.local.yaml")), containerd, pause_binary
-    )
+    again = ensure_stack_images(_local_stack("chart"), containerd, pause_binary, workdir / "no-prometheus")
+    assert again.cache_hit and again.build_seconds < 1 and again.prometheus is None
+    assert (again.standin.imported, again.standin.tagged, again.pause.imported, again.pause.tagged) == (
+        False, (), False, (),
+    )  # fmt: skip
+
+
+def test_the_prometheus_image_is_imported_under_its_name_and_the_cri_sees_it(
+    prometheus_imported: ImageReport, containerd: str, pause_binary: Path, prometheus_binary: Path
+) -> None:
+    report = prometheus_imported
+    assert report.prometheus is not None and report.prometheus.refs == (PROMETHEUS_IMAGE,)
+    assert (report.prometheus.imported, report.pause.imported, report.standin.imported) == (True, False, False)
+    have = image_digests(containerd)
+    assert have[PROMETHEUS_IMAGE] == report.prometheus.digest not in (report.standin.digest, report.pause.digest)
+    assert report.prometheus.packages == {}  # no Debian layer
+    assert _seen_by_the_cri(containerd, PROMETHEUS_IMAGE)
+    again = ensure_stack_images(_local_stack("embedded"), containerd, pause_binary, prometheus_binary)
     assert again.cache_hit and again.build_seconds < 1 and again.prometheus is not None
-    assert (again.standin.imported, again.pause.imported, again.pause.tagged) == (False, False, ())
-    assert (again.prometheus.imported, again.prometheus.tagged) == (False, ())
+    assert [(result.imported, result.tagged) for result in again.results] == [(False, ())] * 3
 
 
 def _free_port() -> int:
@@ -327,20 +367,43 @@ def _status_ids(pid: str) -> list[str]:
     return next(line for line in status if line.startswith("Uid:")).split()[1:]
 
 
-PROMETHEUS_CONFIG = """global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: self
-    static_configs:
-      - targets: ['127.0.0.1:{port}']
-"""
+def _service_account(directory: Path) -> Path:
+    """What the pod's projected token volume holds: a token, the namespace and a CA certificate
+    (a real one: client-go will not build its client from a CA file it cannot parse)."""
+    directory.mkdir()
+    (directory / "token").write_text("not-a-real-token")
+    (directory / "namespace").write_text("azora-monitoring")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", "/dev/null", "-subj", "/CN=azora-test-ca", "-days", "1", "-out", str(directory / "ca.crt")],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return directory
 
 
-def test_the_prometheus_image_runs_as_the_pod_would(imported: ImageReport, containerd: str, workdir: Path) -> None:
+def _kubernetes_sd_errors(metrics: str) -> float:
+    """How many of its Kubernetes discovery's requests to the API server failed."""
+    found = re.findall(r'^prometheus_sd_kubernetes_http_request_total\{status_code="<error>"\} (\S+)$', metrics, re.M)
+    return sum(float(value) for value in found)
+
+
+def test_the_prometheus_image_runs_as_the_pod_would(
+    prometheus_imported: ImageReport, containerd: str, workdir: Path
+) -> None:
+    """The component's own prometheus.yml (Kubernetes discovery of the app's pods, in-cluster)
+    and a job scraping itself; the API server it is told of (127.0.0.1:1) refuses it, as one
+    that is not there yet would: it stays up, ready, and keeps asking."""
+    from components.prometheus import CONFIG_PATH, TOKEN_PATH, scrape_config  # Pulumi's SDK: import on use
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl for the service account's CA certificate")
     port, name = _free_port(), "azimg-prometheus"
     config = workdir / "prometheus-config"
     config.mkdir()
-    (config / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(port=port))
+    rendered = scrape_config("azora", "1s")
+    rendered["scrape_configs"].append({"job_name": "self", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]})
+    (config / "prometheus.yml").write_text(yaml.safe_dump(rendered, sort_keys=False))
+    account = _service_account(workdir / "prometheus-token")
     ctr = ctr_command(containerd)
     log = workdir / f"{name}.log"
     run = [*ctr, "run", "--detach", "--net-host", "--read-only", "--seccomp", "--log-uri", f"file://{log}"]
@@ -349,28 +412,29 @@ def test_the_prometheus_image_runs_as_the_pod_would(imported: ImageReport, conta
     data.mkdir()
     data.chmod(0o777)
     run += ["--mount", f"type=bind,src={data},dst=/prometheus,options=rbind:rw"]
-    run += ["--mount", f"type=bind,src={config},dst=/etc/prometheus,options=rbind:ro"]  # the ConfigMap
+    run += ["--mount", f"type=bind,src={config},dst={CONFIG_PATH},options=rbind:ro"]  # the ConfigMap
+    run += ["--mount", f"type=bind,src={account},dst={TOKEN_PATH},options=rbind:ro"]  # the projected token
+    run += ["--env", "KUBERNETES_SERVICE_HOST=127.0.0.1", "--env", "KUBERNETES_SERVICE_PORT=1"]
     # ctr's arguments replace the entrypoint too (a pod's `args` would keep it): name it again.
-    args = ["/usr/bin/prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
-    subprocess.run([*run, PROMETHEUS_IMAGE, name, *args, f"--web.listen-address=127.0.0.1:{port}"], check=True,
-                   capture_output=True, timeout=60)  # fmt: skip
+    args = ["/bin/prometheus", f"--config.file={CONFIG_PATH}/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+    args += ["--storage.tsdb.retention.time=2h", f"--web.listen-address=127.0.0.1:{port}"]
+    subprocess.run([*run, PROMETHEUS_IMAGE, name, *args], check=True, capture_output=True, timeout=60)
     base = f"http://127.0.0.1:{port}"
     try:
         try:
             assert _get(f"{base}/-/ready", time.monotonic() + 30)[0] == 200
         except OSError:
             pytest.fail(f"prometheus did not become ready:\n{log.read_text()[-3000:] if log.exists() else '(no log)'}")
-        deadline = time.monotonic() + 15
-        while True:  # the first scrape of itself lands a second or two after it is ready
+        deadline = time.monotonic() + 20
+        while True:  # its first scrapes land once discovery has settled, a few seconds after it is ready
             result = json.loads(_get(f"{base}/api/v1/query?query=up", deadline)[1])["data"]["result"]
-            if result or time.monotonic() > deadline:
+            errors = _kubernetes_sd_errors(_get(f"{base}/metrics", deadline)[1])
+            if (result and errors) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert [(r["metric"]["job"], r["value"][1]) for r in result] == [("self", "1")]
-        status, page = _get(f"{base}/classic/graph", time.monotonic() + 5)
-        assert status == 200 and "/classic/static/jquery/jquery.min.js" in page
-        for asset in ("jquery/jquery.min.js", "bootstrap4/css/bootstrap.min.css", "popper.js/popper.min.js"):
-            assert _get(f"{base}/classic/static/{asset}", time.monotonic() + 5)[0] == 200, asset
+        assert errors >= 1  # Kubernetes discovery, in-cluster, calls the API server the pod is told of
+        assert _get(f"{base}/-/healthy", time.monotonic() + 5)[0] == 200
         state = _task_state(ctr, name)
         assert state is not None and state[1] == "RUNNING"
         assert _status_ids(state[0]) == ["65534"] * 4  # the image's User: nobody
@@ -378,9 +442,11 @@ def test_the_prometheus_image_runs_as_the_pod_would(imported: ImageReport, conta
         _stop(ctr, name)
 
 
-def test_the_prometheus_image_runs_on_its_own_defaults(imported: ImageReport, containerd: str, workdir: Path) -> None:
-    """No arguments, no volume, its own network namespace: the image's Cmd names Debian's
-    default config and /prometheus, which belongs to nobody."""
+def test_the_prometheus_image_runs_on_its_own_defaults(
+    prometheus_imported: ImageReport, containerd: str, workdir: Path
+) -> None:
+    """No arguments, no volume, its own network namespace: the image's Cmd names its default
+    config (Prometheus scraping itself) and /prometheus, which belongs to nobody."""
     ctr, name = ctr_command(containerd), "azimg-prometheus-defaults"
     run = [*ctr, "run", "--detach", "--seccomp", "--null-io", "--runc-root", str(workdir / "runc")]
     subprocess.run([*run, PROMETHEUS_IMAGE, name], check=True, capture_output=True, timeout=60)
@@ -395,5 +461,6 @@ def test_the_prometheus_image_runs_on_its_own_defaults(imported: ImageReport, co
             time.sleep(0.2)
         assert wal is not None and wal.is_dir()
         assert wal.parent.stat().st_uid == 65534 and wal.stat().st_uid == 65534
+        assert _status_ids(state[0]) == ["65534"] * 4
     finally:
         _stop(ctr, name)

@@ -1,6 +1,6 @@
 """What the image tests share: fake rootfs tars, readers for the OCI archives and layers that
-azora.images writes (checking every digest and size on the way), a minimal ELF header, and a
-fake ctr that logs its arguments."""
+azora.images writes (checking every digest and size on the way), a minimal ELF header, a Go
+binary's build info, and a fake ctr that logs its arguments."""
 
 from __future__ import annotations
 
@@ -74,6 +74,42 @@ def elf(program_header_types: list[int]) -> bytes:
     return header + b"".join(struct.pack("<II", kind, 0) + bytes(48) for kind in program_header_types)
 
 
+def _uvarint(value: int) -> bytes:
+    out = b""
+    while value > 0x7F:
+        out, value = out + bytes([value & 0x7F | 0x80]), value >> 7
+    return out + bytes([value])
+
+
+MODINFO_START = bytes.fromhex("3077af0c9274080241e1c107e6d618e6")  # the Go linker's sentinels
+MODINFO_END = bytes.fromhex("f932433186182072008242104116d8f2")
+
+
+def go_buildinfo(lines: list[str], go: str = "go1.26.8") -> bytes:
+    """The build info section the Go linker writes (Go 1.18 and later, strings inline): the
+    header, the Go version and the module text (`path`, `mod`, `dep`, `build` lines) framed by
+    its sentinels."""
+    text = MODINFO_START + "".join(f"{line}\n" for line in lines).encode() + MODINFO_END
+    header = b"\xff Go buildinf:" + bytes([8, 2]) + bytes(16)
+    return header + _uvarint(len(go)) + go.encode() + _uvarint(len(text)) + text
+
+
+PROMETHEUS_BUILD = [
+    "path\tgithub.com/prometheus/prometheus/cmd/prometheus",
+    "mod\tgithub.com/prometheus/prometheus\tv0.316.0\th1:f1GRFerhTMKQma+awCoC9T820ecWeGSdF+xAlMHzZzM=",
+    "dep\tgithub.com/alecthomas/kingpin/v2\tv2.4.0\th1:f48lwail6p8zpO1bC4TxtqACaGqHYA22qkHjHpqDjYY=",
+    "build\t-tags=remove_all_sd,enable_kubernetes_sd",
+    "build\tCGO_ENABLED=0",
+]
+
+
+def go_binary(lines: list[str] = PROMETHEUS_BUILD, program_header_types: tuple[int, ...] = (1, 1)) -> bytes:
+    """A static ELF64 executable carrying this Go build info (by default: Prometheus 3.16.0 as
+    `go install -tags remove_all_sd,enable_kubernetes_sd` builds it), padded as the linker aligns it."""
+    head = elf(list(program_header_types))
+    return head + bytes(-len(head) % 16) + go_buildinfo(lines) + b"\x00" * 16
+
+
 FAKE_CTR = """#!/bin/sh
 echo "$@" >> "{log}"
 case "$*" in *"images ls"*) cat "{listing}" ;; esac
@@ -81,7 +117,7 @@ case "$*" in *"{fail}"*) echo "ctr: failed to dial: connection refused" >&2; exi
 """
 
 
-def fake_ctr(tmp_path: Path, monkeypatch: MonkeyPatch, have: dict[str, str], fail: str = "never") -> Path:
+def fake_ctr(tmp_path: Path, monkeypatch: MonkeyPatch, have: dict[str, str], fail: str = "__no_call_fails__") -> Path:
     """A ctr that logs its arguments and lists `have`; its socket is tmp_path/c.sock."""
     log, listing = tmp_path / "ctr.log", tmp_path / "ls.txt"
     rows = [f"{ref} application/vnd.oci.image.manifest.v1+json {d} 20.7 MiB linux/amd64 -" for ref, d in have.items()]

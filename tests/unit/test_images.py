@@ -1,6 +1,7 @@
 """Images for the embedded cluster's node: deterministic layers, a valid OCI layout, the cache,
-references planned from a real stack file, and the ctr calls (a fake ctr). No mmdebstrap runs:
-a tiny rootfs tar stands in for the Debian layer."""
+the stand-in's Debian recipe and its checks, the pause image, references planned from a real
+stack file, and the ctr calls (a fake ctr). No mmdebstrap runs: a tiny rootfs tar stands in for
+the Debian layer. The Prometheus image: test_images_prometheus.py."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ from azora.images import (
     recipes,
     rootfs,
 )
+from azora.images.cache import content_key
 from azora.images.containerd import import_image, parse_image_list
-from azora.images.oci import dir_entry, file_entry, write_layer
+from azora.images.oci import Entry, dir_entry, file_entry, host_platform, write_layer
 from tests.unit.images_support import (
     archive_files,
     ctr_calls,
@@ -211,7 +213,9 @@ def test_invalid_or_unservable_refs_name_the_image_and_key_path(tmp_path: Path) 
     }
     with pytest.raises(ImageRefError) as caught:
         # the refs are checked before containerd is asked anything: the address does not exist
-        ensure_stack_images(_local(edits), str(tmp_path / "none.sock"), tmp_path / "pause", cache=tmp_path)
+        ensure_stack_images(
+            _local(edits), str(tmp_path / "none.sock"), tmp_path / "pause", tmp_path / "prometheus", cache=tmp_path
+        )
     assert str(caught.value) == "4 images in the stack cannot be built" and caught.value.exit_code == 2
     details = "\n".join(caught.value.details)
     assert "azora:services.web.image: 'ghcr.io/Azora/Web' is not a valid image repository" in details
@@ -266,5 +270,86 @@ def test_parse_image_list_and_the_mmdebstrap_recipe(tmp_path: Path) -> None:
     assert parse_image_list(listing) == {"ghcr.io/a:1": "sha256:1"}
     command = rootfs.mmdebstrap_command(recipes.STANDIN, tmp_path / "out.tar", tmp_path / "pkgs.tsv")
     assert command[:3] == ["mmdebstrap", "--variant=extract", "--include=python3,python3-prometheus-client"]
+    filters = [arg.removeprefix("--dpkgopt=") for arg in command if arg.startswith("--dpkgopt=")]
+    assert filters == [f"path-exclude={pattern}" for pattern in recipes.STANDIN.path_excludes]
+    hooks = [arg for arg in command if arg.startswith("--extract-hook=")]
+    assert len(hooks) == 2 and "dpkg-deb --show" in hooks[0] and "compileall" in hooks[1]
     assert command[-3:] == ["bookworm", str(tmp_path / "out.tar"), "http://deb.debian.org/debian"]
     assert rootfs.parse_package_list("b\t2\tall\na\t1:1.0\tamd64\n\n") == {"a": "1:1.0", "b": "2"}
+
+
+def test_the_standin_recipe_keeps_the_cache_key_it_had_before_recipes() -> None:
+    before = {  # rootfs_key() as it was when the stand-in's layer had no recipe
+        "builder": 1,
+        "suite": "bookworm",
+        "mirror": "http://deb.debian.org/debian",
+        "packages": ["python3", "python3-prometheus-client"],
+        "excludes": [
+            "/usr/share/doc/*",
+            "/usr/share/man/*",
+            "/usr/share/locale/*",
+            "/usr/share/info/*",
+            "/usr/share/lintian/*",
+            "/usr/lib/*/gconv/*",
+        ],
+        "bytecode": r"/test/|/tests/|/idlelib/|/tkinter/|/turtledemo/|/lib2to3/",
+        "dropped": [
+            "etc/apt",
+            "var/cache/apt",
+            "var/lib/apt",
+            "var/log/apt",
+            "etc/dpkg/dpkg.cfg.d/99mmdebstrap",
+            "etc/hostname",
+            "etc/resolv.conf",
+            "dev/*",
+        ],
+        "platform": host_platform(),
+    }
+    assert rootfs.rootfs_key(recipes.STANDIN) == content_key(before)
+
+
+def _entries(*entries: Entry) -> dict[str, Entry]:
+    return {entry.name: entry for entry in entries}
+
+
+def test_resolve_follows_links_as_the_kernel_would_inside_the_layer() -> None:
+    sym = tarfile.SYMTYPE
+    layer = _entries(
+        dir_entry("lib"),
+        dir_entry("lib/x"),
+        file_entry("lib/x/ld.so", b"", 0o755),
+        dir_entry("lib64"),
+        Entry("lib64/ld.so", sym, 0o777, linkname="/lib/x/ld.so"),
+        dir_entry("usr"),
+        Entry("usr/lib", sym, 0o777, linkname="../lib"),  # a link to a directory, used mid-path
+        Entry("usr/up", sym, 0o777, linkname="../../../lib/x"),  # '..' above the root stays at the root
+        Entry("loop-a", sym, 0o777, linkname="loop-b"),
+        Entry("loop-b", sym, 0o777, linkname="/loop-a"),
+        Entry("gone", sym, 0o777, linkname="/lib/x/absent"),
+        Entry("root", sym, 0o777, linkname="/"),
+    )
+    assert rootfs.resolve(layer, "lib64/ld.so") == layer["lib/x/ld.so"]
+    assert rootfs.resolve(layer, "usr/lib/x/ld.so") == layer["lib/x/ld.so"]
+    assert rootfs.resolve(layer, "usr/up/ld.so") == layer["lib/x/ld.so"]
+    assert rootfs.resolve(layer, "root/usr/lib") == layer["lib"]
+    assert rootfs.resolve(layer, "root") == dir_entry("")
+    assert [rootfs.resolve(layer, name) for name in ("loop-a", "gone", "lib/x/ld.so/more", "absent")] == [None] * 4
+
+
+def test_the_standin_layer_needs_python3_a_link_leading_nowhere_is_missing(tmp_path: Path) -> None:
+    dangling = [
+        dir_entry("usr"),
+        dir_entry("usr/bin"),
+        Entry("usr/bin/python3", tarfile.SYMTYPE, linkname="python3.11"),
+    ]
+    missing = ["usr/bin/python3 is missing (a file the stand-in image needs)"]
+    assert rootfs.layer_problems(dangling, recipes.STANDIN) == missing
+    whole = [*dangling, file_entry("usr/bin/python3.11", b"\x7fELF", 0o755)]
+    whole.append(Entry("etc/rmt", tarfile.SYMTYPE, linkname="/usr/sbin/rmt"))  # an alternative never made: fine
+    assert rootfs.layer_problems(whole, recipes.STANDIN) == []
+    source = tmp_path / "rootfs.tar"
+    write_tar(source, [tar_member("./usr/bin/python3", type=tarfile.SYMTYPE, linkname="python3.11")])
+    with pytest.raises(ImageError) as caught:
+        rootfs.layer_from_tar(source, tmp_path / "layer.tar.gz", recipes.STANDIN)
+    assert str(caught.value) == f"the Debian layer of the stand-in image is incomplete: {missing[0]}"
+    assert not (tmp_path / "layer.tar.gz").exists()
