@@ -103,7 +103,8 @@ class PrometheusConfig(Model):
     retention: str = Field(default="15d", description="Prometheus retention.")
     image: str = Field(
         default=EMBEDDED_PROMETHEUS_IMAGE,
-        description="embedded: the image, built on the embedded cluster from the toolchain's Prometheus (its Go module).",
+        description="embedded: the image, built on the embedded cluster from the toolchain's Prometheus "
+        "(its Go module).",
     )
     scrape_interval: str = Field(
         default="5s",

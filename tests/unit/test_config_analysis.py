@@ -448,7 +448,7 @@ def test_embedded_monitoring_fetches_no_kube_prometheus_stack() -> None:
     embedded = valid_after(lambda raw: None)
     assert embedded.monitoring.prometheus.mode == "embedded"
     assert embedded.monitoring.prometheus.scrape_interval == "2s"
-    assert embedded.monitoring.prometheus.image == "azora.local/prometheus:2.42.0"
+    assert embedded.monitoring.prometheus.image == "azora.local/prometheus:3.16.0"
     assert "monitoring.prometheus.chart" not in embedded.remote_charts()
     chart = valid_after(_set(("monitoring", "prometheus", "mode"), "chart"))
     assert chart.remote_charts()["monitoring.prometheus.chart"].chart == "kube-prometheus-stack"
