@@ -101,7 +101,7 @@ def test_sigkill_mid_update_then_azora_up_recovers(fresh_project: LiveProject) -
     assert latest.get("pending_operations") in (None, [])
     urns = Counter(resource["urn"] for resource in latest["resources"])
     assert [urn for urn, n in urns.items() if n > 1] == []
-    assert len(urns) == 53  # what a clean `up` of the local stack makes (see test_local_stack)
+    assert len(urns) == 67  # what a clean `up` of the local stack makes (see test_local_stack)
     assert not list(project.scratch.backend_dir.glob(".pulumi/locks/*/azora-platform/local/*.json"))
     deployments = project.items("apps/v1", "deployments")
     assert len(deployments) == 12
