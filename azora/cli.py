@@ -7,6 +7,7 @@ into a message and its exit code (azora.errors).
 
 from __future__ import annotations
 
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,27 @@ class AzoraGroup(TyperGroup):
     """Prints any AzoraError as `error: ...` with its detail lines and exits with its code."""
 
     def invoke(self, ctx: Any) -> Any:  # click's Context (typer vendors click)
+        threading.excepthook = _quiet_stream_readers
         try:
             return super().invoke(ctx)
         except AzoraError as exc:
             report(exc)
             raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            err.print(
+                "[red]interrupted:[/] the engine was told to stop; the next `azora up` recovers "
+                "an update it left unfinished"
+            )
+            raise typer.Exit(130) from None
+
+
+def _quiet_stream_readers(args: threading.ExceptHookArgs) -> None:
+    """Pulumi's Automation API reads the engine's output in threads; on Ctrl-C the engine's
+    pipes close under them and each would print a traceback ("I/O operation on closed file").
+    Those say nothing the interrupt message does not; any other thread error is printed."""
+    if args.exc_type is ValueError and "closed file" in str(args.exc_value):
+        return
+    threading.__excepthook__(args)
 
 
 def report(exc: AzoraError) -> None:

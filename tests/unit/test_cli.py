@@ -111,3 +111,33 @@ def test_history_max_must_be_positive(clone: Path) -> None:
     result = runner.invoke(app, ["-C", str(clone), "history", "--stack", "local", "--max", "0"])
     assert result.exit_code == 2
     assert "--max" in result.output
+
+
+def test_ctrl_c_exits_130_with_a_message_and_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import azora.commands.config as config_command
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(config_command, "read_stack_file", interrupted)
+    result = runner.invoke(app, ["config", "check", str(ROOT / "Pulumi.local.yaml")])
+    assert result.exit_code == 130, result.output
+    assert "interrupted: the engine was told to stop" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_closed_pipe_in_an_engine_reader_thread_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from azora.cli import _quiet_stream_readers
+
+    def hook(error: BaseException) -> None:
+        try:
+            raise error
+        except BaseException as exc:  # noqa: BLE001 - the hook gets whatever the thread raised
+            _quiet_stream_readers(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, None)))
+
+    hook(ValueError("I/O operation on closed file"))
+    assert capsys.readouterr().err == ""
+    hook(RuntimeError("something else"))
+    assert "RuntimeError: something else" in capsys.readouterr().err
