@@ -1,0 +1,88 @@
+"""The container rules (`policy/rules/containers.py`): resource-requests-limits and
+health-probes. Breaking one field trips exactly that rule, init containers included; probes
+are required only of long-running workload kinds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from policy.rules.model import Resource
+from tests.unit.policy_support import (
+    C0,
+    DELETE,
+    POD,
+    Case,
+    container,
+    deployment,
+    edited,
+    init_container,
+    pod_spec,
+    run,
+    run_case,
+    summary,
+    workload,
+)
+
+# --------------------------------------------------------------------------------------
+# Failing: one field of a compliant object broken at a time.
+# --------------------------------------------------------------------------------------
+
+
+def _init_without_resources() -> Resource:
+    return edited(
+        deployment(), ((*POD, "initContainers"), [{**init_container(), "resources": {"limits": {"cpu": "1"}}}])
+    )
+
+
+CASES = [
+    Case(
+        "resource-requests-limits",
+        "no-memory-limit",
+        deployment,
+        (((*C0, "resources", "limits", "memory"), DELETE),),
+        "container 'api' (spec.template.spec.containers[0]) sets no resources.limits.memory",
+    ),
+    Case(
+        "resource-requests-limits",
+        "init-container",
+        _init_without_resources,
+        (),
+        "init container 'migrate' (spec.template.spec.initContainers[0]) sets no resources.requests.cpu, "
+        "resources.requests.memory, resources.limits.memory",
+    ),
+    Case("health-probes", "no-readiness", deployment, (((*C0, "readinessProbe"), DELETE),), "has no readinessProbe"),
+    Case(
+        "health-probes",
+        "no-probes",
+        deployment,
+        (((*C0, "readinessProbe"), DELETE), ((*C0, "livenessProbe"), DELETE)),
+        "has no livenessProbe and no readinessProbe",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [case.param for case in CASES])
+def test_breaking_one_field_trips_exactly_that_rule(case: Case) -> None:
+    subject, violations = run_case(case)
+
+    assert {v.policy for v in violations} == {case.rule}, summary(violations)
+    assert len(violations) == case.count
+    for violation in violations:
+        assert violation.enforcement == case.enforcement
+        assert violation.resource == subject.display
+        assert case.message in violation.message
+
+
+# --------------------------------------------------------------------------------------
+# Workload kinds: only long-running ones need probes.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("Job", []), ("CronJob", []), ("Pod", ["health-probes"]), ("DaemonSet", ["health-probes"])]
+)
+def test_probes_are_required_only_of_long_running_kinds(kind: str, expected: list[str]) -> None:
+    bare = container()
+    del bare["livenessProbe"], bare["readinessProbe"]
+    assert [v.policy for v in run([workload(kind, spec=pod_spec(bare))])] == expected

@@ -1,0 +1,179 @@
+"""The security context rules (`policy/rules/security_context.py`): run-as-non-root,
+no-privileged, no-privilege-escalation, read-only-root-filesystem, drop-all-capabilities,
+seccomp-profile, default-proc-mount and no-service-account-token. Compliant variants pass;
+breaking one field trips exactly that rule; an unknown capability is an advisory, never a
+violation or a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from policy.rules.model import UNKNOWN, Resource
+from tests.unit.policy_support import (
+    DELETE,
+    POD,
+    SC,
+    Case,
+    PathT,
+    deployment,
+    edited,
+    of,
+    run,
+    run_case,
+    run_variant,
+    summary,
+)
+
+# --------------------------------------------------------------------------------------
+# Passing: compliant variants of this family's objects.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "edits"),
+    [
+        (deployment, (((*SC, "capabilities", "add"), ["NET_BIND_SERVICE"]),)),
+        # seccomp on the container instead of the pod; runAsNonRoot on the container only.
+        (
+            deployment,
+            (
+                ((*POD, "securityContext"), {}),
+                ((*SC, "seccompProfile"), {"type": "Localhost", "localhostProfile": "p.json"}),
+                ((*SC, "runAsNonRoot"), True),
+            ),
+        ),
+        (deployment, (((*SC, "procMount"), "Default"),)),
+    ],
+    ids=[
+        "net-bind-service",
+        "container-level-seccomp",
+        "proc-mount-default",
+    ],
+)
+def test_compliant_variants_pass(base: Callable[[], Resource], edits: tuple[tuple[PathT, Any], ...]) -> None:
+    assert run_variant(base, edits) == []
+
+
+# --------------------------------------------------------------------------------------
+# Failing: one field of a compliant object broken at a time.
+# --------------------------------------------------------------------------------------
+
+CASES = [
+    Case("run-as-non-root", "uid-0", deployment, (((*SC, "runAsUser"), 0),), "runs as user 0"),
+    Case(
+        "run-as-non-root",
+        "pod-allows-root",
+        deployment,
+        (((*POD, "securityContext", "runAsNonRoot"), False),),
+        "does not set runAsNonRoot: true",
+    ),
+    Case(
+        "run-as-non-root",
+        "container-overrides-pod",
+        deployment,
+        (((*SC, "runAsNonRoot"), False),),
+        "does not set runAsNonRoot: true",
+    ),
+    Case("no-privileged", "privileged", deployment, (((*SC, "privileged"), True),), "is privileged"),
+    Case(
+        "no-privilege-escalation",
+        "true",
+        deployment,
+        (((*SC, "allowPrivilegeEscalation"), True),),
+        "set securityContext.allowPrivilegeEscalation: false",
+    ),
+    Case(
+        "no-privilege-escalation",
+        "unset",
+        deployment,
+        (((*SC, "allowPrivilegeEscalation"), DELETE),),
+        "allowPrivilegeEscalation: false",
+    ),
+    Case(
+        "read-only-root-filesystem",
+        "writable",
+        deployment,
+        (((*SC, "readOnlyRootFilesystem"), False),),
+        "set securityContext.readOnlyRootFilesystem: true",
+    ),
+    Case(
+        "drop-all-capabilities",
+        "drops-nothing",
+        deployment,
+        (((*SC, "capabilities"), {"drop": ["NET_RAW"]}),),
+        "does not drop ALL capabilities",
+    ),
+    Case(
+        "drop-all-capabilities",
+        "adds-sys-admin",
+        deployment,
+        (((*SC, "capabilities", "add"), ["SYS_ADMIN", "NET_BIND_SERVICE"]),),
+        "adds capabilities SYS_ADMIN;",
+    ),
+    Case(
+        "seccomp-profile",
+        "unconfined",
+        deployment,
+        (((*POD, "securityContext", "seccompProfile", "type"), "Unconfined"),),
+        "has seccomp profile 'Unconfined'",
+    ),
+    Case(
+        "seccomp-profile",
+        "unset",
+        deployment,
+        (((*POD, "securityContext", "seccompProfile"), DELETE),),
+        "has seccomp profile none",
+    ),
+    Case(
+        "default-proc-mount", "unmasked", deployment, (((*SC, "procMount"), "Unmasked"),), "uses procMount 'Unmasked'"
+    ),
+    Case(
+        "no-service-account-token",
+        "true",
+        deployment,
+        (((*POD, "automountServiceAccountToken"), True),),
+        "spec.template.spec.automountServiceAccountToken is not false",
+    ),
+    Case(
+        "no-service-account-token",
+        "unset",
+        deployment,
+        (((*POD, "automountServiceAccountToken"), DELETE),),
+        "automountServiceAccountToken is not false",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [case.param for case in CASES])
+def test_breaking_one_field_trips_exactly_that_rule(case: Case) -> None:
+    subject, violations = run_case(case)
+
+    assert {v.policy for v in violations} == {case.rule}, summary(violations)
+    assert len(violations) == case.count
+    for violation in violations:
+        assert violation.enforcement == case.enforcement
+        assert violation.resource == subject.display
+        assert case.message in violation.message
+
+
+# --------------------------------------------------------------------------------------
+# Unknowns: a part a rule could not check is an advisory, never silently passed.
+# --------------------------------------------------------------------------------------
+
+
+def test_unknown_dropped_capability_is_advisory_not_a_violation() -> None:
+    # BUG security_context.py:87 (check_capabilities): `"ALL" not in [UNKNOWN]` reports a *mandatory*
+    # "does not drop ALL" for a drop list whose element is not known yet.
+    mine = of(run([edited(deployment(), ((*SC, "capabilities", "drop"), [UNKNOWN]))]), "drop-all-capabilities")
+    assert [v.enforcement for v in mine] == ["advisory"], summary(mine)
+
+
+def test_unknown_added_capability_is_advisory_not_a_crash() -> None:
+    # BUG security_context.py:92-96 (check_capabilities): `", ".join(sorted({UNKNOWN}))` raises TypeError, so the
+    # whole evaluation (and the SDK policy) crashes on an unknown capabilities.add element.
+    mine = of(run([edited(deployment(), ((*SC, "capabilities", "add"), [UNKNOWN]))]), "drop-all-capabilities")
+    assert [v.enforcement for v in mine] == ["advisory"], summary(mine)
