@@ -9,6 +9,7 @@ from policy.rules import (
     metadata,
     networking,
     plaintext_secrets,
+    rbac,
     scaling,
     security_context,
     stack,
@@ -25,6 +26,7 @@ RULES: list[Rule] = [
     *plaintext_secrets.RULES,
     *scaling.RULES,
     *stack.RULES,
+    *rbac.RULES,
 ]
 RULE_NAMES = frozenset(rule.name for rule in RULES)
 BY_NAME = {rule.name: rule for rule in RULES}
