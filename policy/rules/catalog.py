@@ -6,6 +6,7 @@ from policy.rules import (
     containers,
     host_access,
     images,
+    kinds,
     metadata,
     networking,
     plaintext_secrets,
@@ -17,6 +18,7 @@ from policy.rules import (
 from policy.rules.model import Rule
 
 RULES: list[Rule] = [
+    *kinds.RULES,
     *images.RULES,
     *containers.RULES,
     *security_context.RULES,
