@@ -54,6 +54,7 @@ from tests.unit.test_policy_images import CASES as IMAGE_CASES
 from tests.unit.test_policy_metadata import CASES as METADATA_CASES
 from tests.unit.test_policy_networking import CASES as NETWORKING_CASES
 from tests.unit.test_policy_plaintext_secrets import CASES as PLAINTEXT_SECRET_CASES
+from tests.unit.test_policy_rbac import CASES as RBAC_CASES
 from tests.unit.test_policy_scaling import CASES as SCALING_CASES
 from tests.unit.test_policy_security_context import CASES as SECURITY_CONTEXT_CASES
 from tests.unit.test_policy_stack import CASES as STACK_CASES
@@ -303,7 +304,7 @@ RESOURCE_CASES = [
 
 
 def test_every_rule_has_a_failing_case() -> None:
-    covered = {case.rule for case in RESOURCE_CASES} | {case.rule for case in STACK_CASES}
+    covered = {case.rule for case in [*RESOURCE_CASES, *STACK_CASES, *RBAC_CASES]}
     assert covered == RULE_NAMES
 
 
