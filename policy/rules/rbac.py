@@ -241,7 +241,7 @@ class Bound:
             name = "?" if name is UNKNOWN else name
             if kind == "ServiceAccount":
                 namespace = get(subject, "namespace") or self.binding.namespace
-                shown.append(f"ServiceAccount {'?' if namespace is UNKNOWN else namespace}/{name}")
+                shown.append(f"ServiceAccount {'?' if namespace in (UNKNOWN, None) else namespace}/{name}")
             else:
                 shown.append(f"{kind} {name}")
         return ", ".join(shown)

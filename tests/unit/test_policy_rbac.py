@@ -753,6 +753,14 @@ def test_a_cluster_role_binding_cannot_bind_a_role() -> None:
     ) in rbac_violations([wrong])
 
 
+def test_a_service_account_without_a_namespace_is_shown_as_unknown() -> None:
+    crb = cluster_binding("ci", "cluster-admin", {"kind": "ServiceAccount", "name": "deployer"})
+    assert [m for _, _, m in rbac_violations([crb])] == [
+        "ClusterRoleBinding ci binds ClusterRole cluster-admin (the built-in role grants verbs "
+        '["*"] on resources ["*"] in apiGroups ["*"]) to ServiceAccount ?/deployer' + WILDCARD_FIX
+    ]
+
+
 def test_older_rbac_api_versions_are_read_too() -> None:
     old = Resource(
         "kubernetes:rbac.authorization.k8s.io/v1beta1:ClusterRoleBinding",
