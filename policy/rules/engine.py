@@ -50,8 +50,10 @@ def evaluate(resources: list[Resource], settings: Settings | None = None) -> lis
         for resource, finding in findings_of(rule, resources, settings):
             if finding.unknown:
                 violations.append(
-                    Violation(rule.name, "advisory", resource.display, UNCHECKED_PREFIX + finding.message)
+                    Violation(
+                        rule.name, "advisory", resource.display, UNCHECKED_PREFIX + finding.message, resource.source
+                    )
                 )
             else:
-                violations.append(Violation(rule.name, level, resource.display, finding.message))
+                violations.append(Violation(rule.name, level, resource.display, finding.message, resource.source))
     return violations

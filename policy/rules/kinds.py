@@ -248,8 +248,9 @@ def identity(resource: Resource) -> tuple[str, str] | None:
     group_version, kind = parts[1], parts[2]
     api_version = group_version.removeprefix("core/") if group_version.startswith("core/") else group_version
     # Pulumi's server-side-apply patches (`apps/v1:DeploymentPatch`) send the kind itself.
-    if kind.endswith(_PATCH) and kind[: -len(_PATCH)] in BUILTIN.get(api_version, ()):
-        kind = kind[: -len(_PATCH)]
+    base = kind.removesuffix(_PATCH)
+    if base != kind and (base in BUILTIN.get(api_version, ()) or (api_version, base) in REMOVED):
+        kind = base
     return api_version, kind
 
 
@@ -258,7 +259,7 @@ def _is_builtin(api_version: str, kind: str) -> bool:
     if kind in kinds:
         return True
     # `v1 List` and `<Kind>List` (Pulumi has `core/v1:ConfigMapList` resources) hold objects.
-    return (api_version == "v1" and kind == "List") or (kind.endswith("List") and kind[: -len("List")] in kinds)
+    return (api_version == "v1" and kind == "List") or (kind.endswith("List") and kind.removesuffix("List") in kinds)
 
 
 def _stable_first(api_versions: Iterable[str]) -> list[str]:
@@ -290,7 +291,8 @@ def classify(api_version: str, kind: str, custom_groups: Iterable[str] = ()) -> 
         return Verdict("unknown", api_version, kind, f"apiVersion {api_version!r} is not <group>/<version> or v1")
     if _is_builtin(api_version, kind):
         return Verdict("builtin", api_version, kind)
-    removal = REMOVED.get((api_version, kind))
+    # A `<Kind>List` of a removed kind is as removed as the kind.
+    removal = REMOVED.get((api_version, kind)) or REMOVED.get((api_version, kind.removesuffix("List")))
     if removal is not None:
         message = f"{where} was removed in Kubernetes {removal.removed_in}; {removal.advice}"
         return Verdict("removed", api_version, kind, message)

@@ -59,6 +59,19 @@ def get(obj: Any, *path: str | int) -> Any:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a manifest object was read: the file (or `<stdin>`), the line its object starts on,
+    and, for an item of a `List`, its path in the list (`items[2]`, `items[0].items[1]`)."""
+
+    file: str
+    line: int
+    item: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" + (f" {self.item}" if self.item else "")
+
+
+@dataclass(frozen=True)
 class Resource:
     """One Kubernetes object as a rule sees it: its Pulumi type token and its properties."""
 
@@ -66,6 +79,7 @@ class Resource:
     props: Mapping[str, Any]
     name: str = ""
     urn: str = ""
+    source: Source | None = None  # manifests only: Pulumi resources have a URN instead
 
     @property
     def kind(self) -> str:
@@ -142,6 +156,7 @@ class Violation:
     enforcement: Literal["mandatory", "advisory"]
     resource: str
     message: str
+    source: Source | None = None  # where the resource was read (SARIF locations); not in as_dict
 
     def as_dict(self) -> dict[str, str]:
         return {

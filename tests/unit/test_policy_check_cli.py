@@ -82,7 +82,8 @@ def assert_matches(violations: list[dict[str, str]], expected: dict[tuple[str, s
 
 
 # --------------------------------------------------------------------------------------
-# --json: exactly {"violations": [{policy, enforcement, resource, message}], "resources": N}
+# --json: exactly {"violations": [{policy, enforcement, resource, message}], "resources": N,
+# "unchecked": [custom resources by kind]} (tests/unit/test_policy_input.py: custom resources)
 # --------------------------------------------------------------------------------------
 
 
@@ -90,7 +91,8 @@ def assert_matches(violations: list[dict[str, str]], expected: dict[tuple[str, s
 def test_json_report_per_input_shape(name: str) -> None:
     code, document = report(BAD / name)
     assert code == 1
-    assert set(document) == {"violations", "resources"}
+    assert set(document) == {"violations", "resources", "unchecked"}
+    assert document["unchecked"] == []
     assert document["resources"] == RESOURCES_BY_FILE[name]
     assert all(set(v) == {"policy", "enforcement", "resource", "message"} for v in document["violations"])
     assert_matches(document["violations"], BAD_BY_FILE[name])
@@ -148,7 +150,7 @@ def test_markup_like_text_in_messages_is_printed_verbatim() -> None:
 
 def test_compliant_blue_green_set_passes() -> None:
     code, document = report(BLUE_GREEN)
-    assert (code, document) == (0, {"violations": [], "resources": 7})
+    assert (code, document) == (0, {"violations": [], "resources": 7, "unchecked": []})
     human = invoke(BLUE_GREEN)
     assert human.exit_code == 0
     assert human.stdout.splitlines() == ["7 resources, 0 mandatory and 0 advisory violations"]
@@ -258,7 +260,7 @@ def test_empty_documents_in_helm_output_are_skipped() -> None:
     # `helm template` prints such documents, and many hand-written files end in `---`.
     result = invoke("--json", MANIFESTS / "empty-documents")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"violations": [], "resources": 2}
+    assert json.loads(result.stdout) == {"violations": [], "resources": 2, "unchecked": []}
 
 
 def test_malformed_object_does_not_end_in_a_traceback() -> None:

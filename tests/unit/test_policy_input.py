@@ -1,0 +1,742 @@
+"""`azora policy check` input and output (issue #13): standard input (`-`, alone or with paths),
+`List` kinds unpacked with each item's own file, line and place in the list, every object
+accounted for (`unknown-kind`, `removed-api`, custom resources listed as unchecked, and the
+look-alikes that must pass), the kind tables against Kubernetes 1.34's schema and
+pulumi-kubernetes' types, the three stacks, the CrossGuard glue, and `--format sarif`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pulumi_kubernetes
+import pytest
+import yaml
+from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import proxy as sdk_proxy
+from typer.testing import CliRunner, Result
+
+from azora.cli import app
+from azora.manifests import ManifestError, read_manifests, type_token
+from azora.sarif import artifact_uri, sarif_report
+from azora.toolchain.pins import Pins
+from policy.adapters import sdk_policies
+from policy.rules.catalog import RULES
+from policy.rules.engine import evaluate
+from policy.rules.kinds import (
+    BUILTIN,
+    KUBERNETES_PROJECT_GROUPS,
+    KUBERNETES_VERSION,
+    PULUMI_TYPES,
+    REMOVED,
+    classify,
+    custom_resources,
+    verdict_of,
+)
+from policy.rules.model import Resource, Source, Violation
+from policy.rules.settings import Settings, parse_settings
+from tests.conftest import mocked_stack
+from tests.unit.policy_support import Case, deployment, hpa, run_case
+from tests.unit.test_policy_adapters import Reports, _options
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "tests" / "fixtures" / "manifests"
+BAD = MANIFESTS / "bad"
+BLUE_GREEN = MANIFESTS / "compliant" / "blue-green"
+AZORA = Path(sys.executable).parent / "azora"
+KIND_RULES = ("unknown-kind", "removed-api")
+
+
+def invoke(*args: str | Path, stdin: str | None = None) -> Result:
+    """Run `azora policy check ARGS` in-process; whatever happens, no exception, no traceback."""
+    result = CliRunner().invoke(app, ["policy", "check", *map(str, args)], input=stdin)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def report(*args: str | Path, stdin: str | None = None) -> tuple[int, dict[str, Any]]:
+    result = invoke("--json", *args, stdin=stdin)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def manifest(api_version: str, kind: str, name: str = "x", namespace: str | None = "shop", **extra: Any) -> str:
+    """One object as YAML; `extra` adds top-level fields (`spec`, `items`, `data`)."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    document = {"apiVersion": api_version, "kind": kind, "metadata": metadata, **extra}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def stream(*documents: str) -> str:
+    return "".join(f"---\n{document}" for document in documents)
+
+
+def kind_violations(text: str) -> list[tuple[str, str, str]]:
+    """(rule, resource, message) of the kind rules, for manifests given as text on stdin."""
+    code, document = report("-", stdin=text)
+    assert code in (0, 1)
+    return [(v["policy"], v["resource"], v["message"]) for v in document["violations"] if v["policy"] in KIND_RULES]
+
+
+# --------------------------------------------------------------------------------------
+# Standard input: `-`, alone or next to files; it forms one stack with them.
+# --------------------------------------------------------------------------------------
+
+
+def test_stdin_gives_the_same_report_as_the_file() -> None:
+    text = (BAD / "multi-doc.yaml").read_text()
+    assert report("-", stdin=text) == report(BAD / "multi-doc.yaml")
+    human = invoke("-", stdin=text)
+    assert human.exit_code == 1
+    assert human.stdout.splitlines()[-1] == "3 resources, 4 mandatory and 0 advisory violations"
+
+
+def test_helm_template_piped_in_is_checked() -> None:
+    # `helm template ... | azora policy check -`: `# Source:` comments and `---` separators.
+    code, document = report("-", stdin=(BAD / "helm-template.yaml").read_text())
+    assert code == 1
+    assert document["resources"] == 2
+    assert [(v["policy"], v["resource"]) for v in document["violations"]] == [
+        ("no-service-account-token", "StatefulSet/shop/cache")
+    ]
+
+
+def test_stdin_and_paths_form_one_stack() -> None:
+    # On its own the List's `edge` Service selects nothing; a Deployment piped in next to it
+    # with the pods it selects satisfies the stack rule, so both inputs were judged together.
+    ghost = manifest(
+        "apps/v1",
+        "Deployment",
+        "ghost",
+        spec={
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "ghost"}},
+            "template": {"metadata": {"labels": {"app.kubernetes.io/name": "ghost"}}, "spec": {"containers": []}},
+        },
+    )
+    _, alone = report(BAD / "list.yaml")
+    _, together = report(BAD / "list.yaml", "-", stdin=ghost)
+    assert together["resources"] == alone["resources"] + 1 == 3
+    selects = [v for v in together["violations"] if v["policy"] == "service-selects-workload"]
+    assert [v["resource"] for v in alone["violations"] if v["policy"] == "service-selects-workload"] == [
+        "Service/shop/edge"
+    ]
+    assert selects == []
+
+
+def test_bad_yaml_on_stdin_names_stdin_the_document_and_the_line() -> None:
+    text = textwrap.dedent(
+        """\
+        ---
+        # Source: shop/templates/configmap.yaml
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: good, namespace: shop}
+        ---
+        # Source: shop/templates/broken.yaml
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: [broken, namespace: shop}
+        """
+    )
+    for flags in ((), ("--json",), ("--format", "sarif")):
+        result = invoke(*flags, "-", stdin=text)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.startswith(
+            "error: <stdin>:10: not valid YAML (document 2, # Source: shop/templates/broken.yaml): "
+        ), result.stderr
+
+
+def test_an_object_without_kind_on_stdin_names_stdin_and_its_line() -> None:
+    text = stream(manifest("v1", "ConfigMap", "a"), "apiVersion: v1\nmetadata: {name: b}\n")
+    result = invoke("-", stdin=text)
+    assert result.exit_code == 2
+    assert "error: <stdin>:8: an object needs string apiVersion and kind" in result.stderr
+
+
+def test_stdin_can_be_given_once() -> None:
+    result = invoke("-", "-", stdin=manifest("v1", "ConfigMap"))
+    assert result.exit_code == 2
+    assert "- (standard input) can be given only once" in result.stderr
+
+
+def test_console_script_reads_a_pipe() -> None:
+    assert AZORA.exists(), f"console script not installed at {AZORA}"
+    text = stream(manifest("v1", "Deployment", "api"), manifest("monitoring.coreos.com/v1", "ServiceMonitor", "api"))
+    done = subprocess.run(
+        [str(AZORA), "policy", "check", "-"], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        "mandatory unknown-kind  Deployment/shop/api: v1 has no kind Deployment in Kubernetes 1.34; "
+        "set apiVersion: apps/v1",
+        "2 resources (1 custom resource unchecked: ServiceMonitor monitoring.coreos.com/v1 x1), "
+        "1 mandatory and 0 advisory violations",
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# `List` kinds: unpacked (nested too), each item with its own line and place in the list.
+# --------------------------------------------------------------------------------------
+
+NESTED_LIST = """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: first, namespace: shop}
+  - apiVersion: v1
+    kind: List
+    items:
+      - apiVersion: v1
+        kind: Secret
+        metadata: {name: inner, namespace: shop}
+  - apiVersion: v1
+    kind: ConfigMapList
+    items:
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata: {generateName: generated-, namespace: shop}
+"""
+
+
+def test_lists_are_unpacked_with_where_each_item_came_from(tmp_path: Path) -> None:
+    path = tmp_path / "lists.yaml"
+    path.write_text(NESTED_LIST)
+    resources = read_manifests([path])
+    assert [(r.type, r.source) for r in resources] == [
+        ("kubernetes:core/v1:ConfigMap", Source(str(path), 4, "items[0]")),
+        ("kubernetes:core/v1:Secret", Source(str(path), 10, "items[1].items[0]")),
+        ("kubernetes:core/v1:ConfigMap", Source(str(path), 16, "items[2].items[0]")),
+    ]
+    # An item without metadata.name (generateName) is named by where it was read.
+    assert resources[2].display == f"ConfigMap/shop/{path}:16 items[2].items[0]"
+    assert resources[0].display == "ConfigMap/shop/first"
+
+
+def test_a_list_of_valid_objects_passes_the_kind_rules() -> None:
+    code, document = report("-", stdin=NESTED_LIST)
+    assert document["resources"] == 3
+    assert (code, document["violations"], document["unchecked"]) == (0, [], [])
+
+
+def test_a_broken_list_item_is_named_by_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n  - metadata: {}\n")
+    with pytest.raises(ManifestError, match=re.escape(f"{path}:6 items[1]: an object needs string apiVersion")):
+        read_manifests([path])
+    path.write_text("apiVersion: v1\nkind: List\nitems: {a: b}\n")
+    with pytest.raises(ManifestError, match=re.escape(f"{path}:1: a List needs `items:` as a list")):
+        read_manifests([path])
+
+
+def test_a_custom_resource_list_is_unpacked_into_custom_resources() -> None:
+    items = [yaml.safe_load(manifest("monitoring.coreos.com/v1", "ServiceMonitor", name)) for name in ("a", "b")]
+    text = yaml.safe_dump({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitorList", "items": items})
+    code, document = report("-", stdin=text)
+    assert (code, document["resources"], document["violations"]) == (0, 2, [])
+    assert document["unchecked"] == [
+        {
+            "kind": "ServiceMonitor",
+            "apiVersion": "monitoring.coreos.com/v1",
+            "count": 2,
+            "resources": ["ServiceMonitor/shop/a", "ServiceMonitor/shop/b"],
+        }
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# unknown-kind and removed-api: what fires, with what message, and the look-alikes that pass.
+# --------------------------------------------------------------------------------------
+
+UNKNOWN_KINDS = [
+    ("v1", "Deployment", "v1 has no kind Deployment in Kubernetes 1.34; set apiVersion: apps/v1"),
+    ("apps/v1", "Deploymnet", "apps/v1 has no kind Deploymnet in Kubernetes 1.34; did you mean Deployment (apps/v1)?"),
+    ("app/v1", "Deployment", "'app' is no Kubernetes API group, and a custom resource's group has a dot; set apiV"),
+    ("batch/v2alpha1", "CronJob", "Kubernetes 1.34 does not serve batch/v2alpha1; set apiVersion: batch/v1"),
+    ("v1", "Events", "v1 has no kind Events in Kubernetes 1.34; did you mean Event (v1)?"),
+    ("netwroking.k8s.io/v1", "Ingress", "netwroking.k8s.io is reserved to Kubernetes (*.k8s.io)"),
+    ("kustomize.config.k8s.io/v1beta1", "Kustomization", "is a configuration file format"),
+    ("Apps/v1", "Deployment", "apiVersion 'Apps/v1' is not <group>/<version> or v1"),
+    ("apps/v1", "DeploymentPatch", "apps/v1 has no kind DeploymentPatch"),  # a Pulumi type, never a manifest's
+]
+
+REMOVED_APIS = [
+    ("autoscaling/v2beta1", "HorizontalPodAutoscaler", "1.25", "use apiVersion: autoscaling/v2"),
+    ("autoscaling/v2beta2", "HorizontalPodAutoscaler", "1.26", "use apiVersion: autoscaling/v2"),
+    ("extensions/v1beta1", "Ingress", "1.22", "use apiVersion: networking.k8s.io/v1"),
+    ("extensions/v1beta1", "Deployment", "1.16", "use apiVersion: apps/v1"),
+    ("apps/v1beta2", "StatefulSet", "1.16", "use apiVersion: apps/v1"),
+    ("networking.k8s.io/v1beta1", "Ingress", "1.22", "use apiVersion: networking.k8s.io/v1"),
+    ("policy/v1beta1", "PodDisruptionBudget", "1.25", "use apiVersion: policy/v1"),
+    ("policy/v1beta1", "PodSecurityPolicy", "1.25", "use Pod Security Admission"),
+    ("batch/v1beta1", "CronJob", "1.25", "use apiVersion: batch/v1"),
+    ("flowcontrol.apiserver.k8s.io/v1beta1", "FlowSchema", "1.26", "use apiVersion: flowcontrol.apiserver.k8s.io/v1"),
+    ("flowcontrol.apiserver.k8s.io/v1beta2", "PriorityLevelConfiguration", "1.29", "flowcontrol.apiserver.k8s.io/v1"),
+    ("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "1.32", "use apiVersion: flowcontrol.apiserver.k8s.io/v1"),
+    ("storage.k8s.io/v1beta1", "CSIStorageCapacity", "1.27", "use apiVersion: storage.k8s.io/v1"),
+    ("rbac.authorization.k8s.io/v1beta1", "ClusterRoleBinding", "1.22", "rbac.authorization.k8s.io/v1"),
+    ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition", "1.22", "use apiVersion: apiextensions.k8s.io/v1"),
+]
+
+# Objects that look like the ones above and must pass both rules.
+LOOK_ALIKES = [
+    ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("autoscaling/v1", "HorizontalPodAutoscaler"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("batch/v1", "CronJob"),
+    ("v1", "Event"),
+    ("events.k8s.io/v1", "Event"),
+    # Served beta kinds in a group/version whose other kinds were removed.
+    ("networking.k8s.io/v1beta1", "ServiceCIDR"),
+    ("storage.k8s.io/v1beta1", "VolumeAttributesClass"),
+    ("coordination.k8s.io/v1beta1", "LeaseCandidate"),
+    ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema"),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    # Custom resources, under k8s.io (Kubernetes projects' CRDs) and elsewhere.
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("cert-manager.io/v1", "Certificate"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("snapshot.storage.k8s.io/v1", "VolumeSnapshot"),
+    ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"),
+    ("cluster.x-k8s.io/v1beta1", "Cluster"),  # x-k8s.io is not k8s.io
+]
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "message"), UNKNOWN_KINDS, ids=[f"{a} {k}" for a, k, _ in UNKNOWN_KINDS]
+)
+def test_unknown_kind_fires_with_the_fix(api_version: str, kind: str, message: str) -> None:
+    found = kind_violations(manifest(api_version, kind))
+    assert len(found) == 1, found
+    rule, resource, text = found[0]
+    assert (rule, resource) == ("unknown-kind", f"{kind}/shop/x")
+    assert message in text
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "removed_in", "use"), REMOVED_APIS, ids=[f"{a} {k}" for a, k, _, _ in REMOVED_APIS]
+)
+def test_removed_api_names_the_release_and_the_replacement(
+    api_version: str, kind: str, removed_in: str, use: str
+) -> None:
+    found = kind_violations(manifest(api_version, kind))
+    assert [(rule, resource) for rule, resource, _ in found] == [("removed-api", f"{kind}/shop/x")]
+    message = found[0][2]
+    assert message.startswith(f"{api_version} {kind} was removed in Kubernetes {removed_in}; ")
+    assert use in message
+
+
+@pytest.mark.parametrize(("api_version", "kind"), LOOK_ALIKES, ids=[f"{a} {k}" for a, k in LOOK_ALIKES])
+def test_look_alikes_pass_both_rules(api_version: str, kind: str) -> None:
+    assert kind_violations(manifest(api_version, kind)) == []
+
+
+def test_custom_resources_are_listed_as_unchecked_not_reported(tmp_path: Path) -> None:
+    text = stream(
+        manifest("monitoring.coreos.com/v1", "ServiceMonitor", "a"),
+        manifest("monitoring.coreos.com/v1", "PrometheusRule", "alerts"),
+        manifest("monitoring.coreos.com/v1", "ServiceMonitor", "b"),
+        manifest("monitoring.coreos.com/v1", "ServiceMonitor", "c"),
+        manifest("v1", "ConfigMap", "settings"),
+    )
+    human = invoke("-", stdin=text)
+    assert human.exit_code == 0
+    assert human.stdout.splitlines() == [
+        "5 resources (4 custom resources unchecked: PrometheusRule monitoring.coreos.com/v1 x1, "
+        "ServiceMonitor monitoring.coreos.com/v1 x3), 0 mandatory and 0 advisory violations"
+    ]
+    code, document = report("-", stdin=text)
+    assert (code, document["violations"], document["resources"]) == (0, [], 5)
+    assert [(u["kind"], u["apiVersion"], u["count"]) for u in document["unchecked"]] == [
+        ("PrometheusRule", "monitoring.coreos.com/v1", 1),
+        ("ServiceMonitor", "monitoring.coreos.com/v1", 3),
+    ]
+    assert document["unchecked"][1]["resources"] == [f"ServiceMonitor/shop/{n}" for n in "abc"]
+
+
+def test_custom_groups_option_makes_a_k8s_io_group_custom(tmp_path: Path) -> None:
+    text = manifest("widgets.example.k8s.io/v1", "Widget")
+    assert [rule for rule, _, _ in kind_violations(text)] == ["unknown-kind"]
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"unknown-kind": {"customGroups": ["widgets.example.k8s.io"]}}))
+    code, document = report("--config", config, "-", stdin=text)
+    assert (code, document["violations"]) == (0, [])
+    assert [(u["kind"], u["count"]) for u in document["unchecked"]] == [("Widget", 1)]
+
+
+def test_an_exemption_with_a_reason_silences_unknown_kind() -> None:
+    exempt = {"annotations": {"azora.io/policy-exempt": "unknown-kind: served by our aggregated API"}}
+    text = yaml.safe_dump(
+        {"apiVersion": "widgets.example.k8s.io/v1", "kind": "Widget", "metadata": {"name": "x", **exempt}}
+    )
+    assert kind_violations(text) == []
+
+
+def test_the_rules_are_mandatory_and_say_why() -> None:
+    by_name = {rule.name: rule for rule in RULES}
+    for name in KIND_RULES:
+        rule = by_name[name]
+        assert rule.enforcement == "mandatory" and not rule.stack and rule.types is None
+        assert rule.why and rule.fix and rule.description
+    assert "deploys nothing" in by_name["unknown-kind"].why
+    assert [rule.name for rule in RULES][:2] == list(KIND_RULES)  # what an object is comes first
+
+
+# The engine's catalogue coverage reads family files' CASES; these are this family's.
+CASES = [
+    Case(
+        "unknown-kind",
+        "deployment-as-core-v1",
+        deployment,
+        ((("apiVersion",), "v1"), (("kind",), "Deployment")),
+        "v1 has no kind Deployment in Kubernetes 1.34; set apiVersion: apps/v1",
+    ),
+    Case(
+        "removed-api",
+        "hpa-v2beta1",
+        hpa,
+        ((("apiVersion",), "autoscaling/v2beta1"), (("kind",), "HorizontalPodAutoscaler")),
+        "autoscaling/v2beta1 HorizontalPodAutoscaler was removed in Kubernetes 1.25; use apiVersion: autoscaling/v2",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [case.param for case in CASES])
+def test_each_case_breaks_exactly_its_rule(case: Case) -> None:
+    subject, violations = run_case(case)
+    assert [(v.policy, v.enforcement, v.resource) for v in violations] == [
+        (case.rule, case.enforcement, subject.display)
+    ]
+    assert case.message in violations[0].message
+
+
+# --------------------------------------------------------------------------------------
+# Pulumi's side: type tokens, props as the analyzer sends them, and the CrossGuard glue.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "props", "expected"),
+    [
+        ("kubernetes:apps/v1:Deployment", {}, "builtin"),
+        ("kubernetes:apps/v1:DeploymentPatch", {}, "builtin"),  # server-side apply patch
+        ("kubernetes:apps/v1:DeploymentPatch", {"apiVersion": "apps/v1", "kind": "Deployment"}, "builtin"),
+        ("kubernetes:core/v1:ConfigMapList", {"apiVersion": "v1", "kind": "ConfigMapList"}, "builtin"),
+        ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", {}, "custom"),  # CustomResource
+        ("kubernetes:extensions/v1beta1:Ingress", {}, "removed"),
+        ("kubernetes:extensions/v1beta1:DeploymentPatch", {}, "removed"),
+        ("kubernetes:apps/v1:Deploymnet", {}, "unknown"),
+        ("kubernetes:helm.sh/v4:Chart", {}, None),  # its objects are seen one by one
+        ("kubernetes:helm.sh/v3:Release", {}, None),
+        ("kubernetes:yaml/v2:ConfigGroup", {}, None),
+        ("pulumi:providers:kubernetes", {}, None),
+        ("random:index/randomPassword:RandomPassword", {}, None),
+        ("azora:deploy:BlueGreenService", {}, None),
+    ],
+)
+def test_pulumi_types_are_judged_by_what_they_send(token: str, props: dict[str, Any], expected: str | None) -> None:
+    verdict = verdict_of(Resource(token, props, "r"))
+    assert (verdict.category if verdict else None) == expected
+
+
+def _sdk_args(token: str, props: Mapping[str, Any]) -> ResourceValidationArgs:
+    urn = f"urn:pulumi:production::azora::{token}::r"
+    return ResourceValidationArgs(
+        token, sdk_proxy.unknown_checking_proxy(dict(props)), urn, "r", _options(), None, None
+    )
+
+
+def test_crossguard_applies_the_kind_rules() -> None:
+    policies = {p.name: p for p in sdk_policies()}
+    meta = {"metadata": {"name": "r", "namespace": "shop"}}
+    unknown, removed, quiet = Reports(), Reports(), Reports()
+    policies["unknown-kind"].validate(_sdk_args("kubernetes:apps/v1:Deploymnet", meta), unknown)
+    policies["removed-api"].validate(
+        _sdk_args("kubernetes:policy/v1beta1:PodDisruptionBudget", {"apiVersion": "policy/v1beta1", **meta}), removed
+    )
+    for token, props in [
+        ("kubernetes:apps/v1:DeploymentPatch", {"apiVersion": "apps/v1", "kind": "Deployment", **meta}),
+        ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", meta),
+        ("kubernetes:helm.sh/v4:Chart", {"chart": "ingress-nginx"}),
+    ]:
+        for name in KIND_RULES:
+            policies[name].validate(_sdk_args(token, props), quiet)
+    assert [m for m, _ in unknown.calls] == [
+        "Deploymnet/shop/r: apps/v1 has no kind Deploymnet in Kubernetes 1.34; did you mean Deployment (apps/v1)?"
+    ]
+    assert [m for m, _ in removed.calls] == [
+        "PodDisruptionBudget/shop/r: policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25; "
+        "use apiVersion: policy/v1"
+    ]
+    assert quiet.calls == []
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "production"])
+def test_nothing_the_stacks_deploy_is_unknown_or_removed(stack: str) -> None:
+    # Every resource the program registers, components, providers and other packages included.
+    resources = [Resource(r.type, r.inputs, r.name) for r in mocked_stack(stack).resources]
+    verdicts = [(r.type, verdict_of(r)) for r in resources]
+    assert [(t, v.message) for t, v in verdicts if v and v.category in ("unknown", "removed")] == []
+    custom = {(v.kind, v.api_version) for _, v in custom_resources(resources)}
+    expected = (
+        set()
+        if stack == "local"
+        else {
+            ("ServiceMonitor", "monitoring.coreos.com/v1"),
+            ("PrometheusRule", "monitoring.coreos.com/v1"),
+        }
+    )
+    assert custom == expected
+    assert sum(1 for _, v in verdicts if v and v.category == "builtin") > 40  # the checks above saw objects
+    charts = set() if stack == "local" else {"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"}
+    assert {t for t, v in verdicts if v is None} >= {"azora:platform:AzoraPlatform", *charts}
+
+
+# --------------------------------------------------------------------------------------
+# The tables: Kubernetes 1.34's schema, the migration guide, pulumi-kubernetes' types.
+# --------------------------------------------------------------------------------------
+
+# Kinds in the OpenAPI that are no objects anyone writes: API discovery and meta types.
+META_KINDS = {"DeleteOptions", "WatchEvent", "Status", "APIGroup", "APIGroupList", "APIResourceList", "APIVersions"}
+
+
+def schema_kinds(version: str) -> set[tuple[str, str]]:
+    """(apiVersion, kind) of every object kind in kubernetes-validate's schema of `version`."""
+    root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{version}.0-local"
+    definitions = json.loads((root / "_definitions.json").read_text())["$defs"]
+    found = set()
+    for schema in definitions.values():
+        for gvk in schema.get("x-kubernetes-group-version-kind", []):
+            api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+            if gvk["kind"] not in META_KINDS and not gvk["kind"].endswith("List"):
+                found.add((api_version, gvk["kind"]))
+    return found
+
+
+def test_the_builtin_table_is_the_kubernetes_schema_of_the_cluster_version() -> None:
+    cluster = Pins.load().cluster_kubernetes  # v1.34.1
+    assert cluster.removeprefix("v").rsplit(".", 1)[0] == KUBERNETES_VERSION
+    table = {(api_version, kind) for api_version, kinds in BUILTIN.items() for kind in kinds}
+    assert table == schema_kinds(KUBERNETES_VERSION)
+
+
+def test_the_removed_table_is_consistent() -> None:
+    served = schema_kinds(KUBERNETES_VERSION)
+    for (api_version, kind), removal in REMOVED.items():
+        assert (api_version, kind) not in served, f"{api_version} {kind} is still served"
+        assert tuple(map(int, removal.removed_in.split("."))) <= tuple(map(int, KUBERNETES_VERSION.split(".")))
+        if removal.use in BUILTIN:
+            assert kind in BUILTIN[removal.use], f"{removal.use} does not serve {kind}"
+        else:
+            assert kind == "PodSecurityPolicy" and "Pod Security Admission" in removal.use
+    # The guide's headline examples.
+    assert classify("autoscaling/v2beta1", "HorizontalPodAutoscaler").message.endswith(
+        "removed in Kubernetes 1.25; use apiVersion: autoscaling/v2"
+    )
+    assert all(not group.endswith(".x-k8s.io") for group in KUBERNETES_PROJECT_GROUPS)
+
+
+def pulumi_resource_tokens() -> set[str]:
+    """The resource types pulumi-kubernetes registers (its resource_modules), and its components."""
+    source = (Path(pulumi_kubernetes.__file__).parent / "__init__.py").read_text()
+    modules = json.loads(re.search(r'resource_modules="""(.*?)"""', source, re.S).group(1))  # type: ignore[union-attr]
+    return {token for module in modules for token in module["classes"]}
+
+
+def test_every_pulumi_kubernetes_type_is_accounted_for() -> None:
+    served = schema_kinds(KUBERNETES_VERSION)
+    tokens = pulumi_resource_tokens()
+    assert len(tokens) > 300
+    for token in sorted(tokens):
+        verdict = verdict_of(Resource(token, {}, "r"))
+        if token in PULUMI_TYPES:
+            assert verdict is None, token
+            continue
+        assert verdict is not None, token
+        base = re.sub(r"(Patch|List)$", "", verdict.kind)
+        if (verdict.api_version, base) in served:
+            assert verdict.category == "builtin", (token, verdict)
+        elif (verdict.api_version, base) in REMOVED:
+            assert verdict.category == "removed", (token, verdict)
+        else:  # an alpha or beta version Kubernetes 1.34 no longer serves
+            assert verdict.category == "unknown", (token, verdict)
+    # Pulumi's own types (Helm, YAML, Kustomize) that are no API objects: all of them, and real.
+    package = Path(pulumi_kubernetes.__file__).parent
+    text = "\n".join(
+        p.read_text() for p in package.rglob("*.py") if p.parent.name in ("helm", "v3", "v4", "yaml", "v2", "kustomize")
+    )
+    text = re.sub(r"""Alias\(type_=['"][^'"]*['"]\)""", "", text)  # old names, not types
+    own = set(re.findall(r"""['"](kubernetes:(?:helm\.sh|yaml|kustomize)[^'"]*:[A-Z]\w*)['"]""", text))
+    assert own == PULUMI_TYPES
+
+
+# --------------------------------------------------------------------------------------
+# --format sarif (SARIF 2.1.0), --format json and the --json alias.
+# --------------------------------------------------------------------------------------
+
+
+def assert_sarif_2_1_0(log: dict[str, Any]) -> None:
+    """The properties SARIF 2.1.0 requires (and code scanning reads), checked one by one."""
+    assert log["version"] == "2.1.0"
+    assert log["$schema"].endswith("sarif-2.1.0.json")
+    assert isinstance(log["runs"], list) and len(log["runs"]) == 1
+    (run,) = log["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "azora policy" and isinstance(driver["version"], str)
+    ids = [rule["id"] for rule in driver["rules"]]
+    assert len(ids) == len(set(ids))
+    for rule in driver["rules"]:
+        assert isinstance(rule["id"], str) and rule["id"]
+        assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
+        assert rule["help"]["text"] and rule["help"]["markdown"]
+        assert rule["defaultConfiguration"]["level"] in ("none", "note", "warning", "error")
+    assert isinstance(run["results"], list)
+    for result in run["results"]:
+        assert isinstance(result["message"]["text"], str) and result["message"]["text"]
+        assert result["ruleId"] in ids
+        assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["level"] in ("none", "note", "warning", "error")
+        assert len(result["locations"]) >= 1
+        for location in result["locations"]:
+            physical = location["physicalLocation"]
+            assert isinstance(physical["artifactLocation"]["uri"], str) and physical["artifactLocation"]["uri"]
+            assert isinstance(physical["region"]["startLine"], int) and physical["region"]["startLine"] >= 1
+
+
+def sarif(*args: str | Path, stdin: str | None = None) -> tuple[int, dict[str, Any]]:
+    result = invoke("--format", "sarif", *args, stdin=stdin)
+    log = json.loads(result.stdout)  # stdout is the SARIF log and nothing else
+    assert_sarif_2_1_0(log)
+    return result.exit_code, log
+
+
+def located(log: dict[str, Any]) -> set[tuple[str, str, str, int, str]]:
+    """(ruleId, level, uri, startLine, resource) of every result."""
+    found = set()
+    for result in log["runs"][0]["results"]:
+        (location,) = result["locations"]
+        physical = location["physicalLocation"]
+        resource = location["logicalLocations"][0]["fullyQualifiedName"]
+        found.add(
+            (
+                result["ruleId"],
+                result["level"],
+                physical["artifactLocation"]["uri"],
+                physical["region"]["startLine"],
+                resource,
+            )
+        )
+    return found
+
+
+def test_sarif_places_each_violation_at_its_file_and_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # URIs are relative to the working directory
+    code, log = sarif("tests/fixtures/manifests/bad/multi-doc.yaml", "tests/fixtures/manifests/bad/list.yaml")
+    assert code == 1
+    multi, lists = "tests/fixtures/manifests/bad/multi-doc.yaml", "tests/fixtures/manifests/bad/list.yaml"
+    assert located(log) == {
+        ("namespace-default-deny", "error", multi, 2, "Namespace/-/shop"),
+        ("image-tag-pinned", "error", multi, 7, "Deployment/shop/api"),
+        ("no-privileged", "error", multi, 7, "Deployment/shop/api"),
+        ("no-node-port", "error", multi, 53, "Service/shop/api"),
+        # List items at their own lines, not the List's.
+        ("no-secrets-in-configmaps", "error", lists, 5, "ConfigMap/shop/settings"),
+        ("no-external-ips", "error", lists, 13, "Service/shop/edge"),
+        ("service-selects-workload", "error", lists, 13, "Service/shop/edge"),
+    }
+    run = log["runs"][0]
+    assert [rule["id"] for rule in run["tool"]["driver"]["rules"]] == [rule.name for rule in RULES]
+    by_id = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    no_privileged = next(rule for rule in RULES if rule.name == "no-privileged")
+    assert by_id["no-privileged"]["shortDescription"]["text"] == no_privileged.description
+    assert by_id["no-privileged"]["help"]["text"] == f"Why: {no_privileged.why}\nFix: {no_privileged.fix}"
+    assert by_id["image-pull-policy"]["defaultConfiguration"]["level"] == "warning"
+    assert by_id["no-privileged"]["defaultConfiguration"]["level"] == "error"
+    message = next(r["message"]["text"] for r in run["results"] if r["ruleId"] == "no-node-port")
+    assert message.startswith("Service/shop/api: spec.type is NodePort")
+
+
+def test_sarif_levels_follow_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    advisory = "tests/fixtures/manifests/advisory-only.yaml"
+    code, log = sarif(advisory)
+    assert code == 0
+    assert located(log) == {("image-pull-policy", "warning", advisory, 16, "Deployment/tools/docs")}
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"image-pull-policy": "mandatory", "no-node-port": "disabled"}))
+    code, log = sarif("--config", config, advisory)
+    assert code == 1
+    assert located(log) == {("image-pull-policy", "error", advisory, 16, "Deployment/tools/docs")}
+    levels = {rule["id"]: rule["defaultConfiguration"]["level"] for rule in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert (levels["image-pull-policy"], levels["no-node-port"]) == ("error", "none")
+
+
+def test_sarif_from_stdin_names_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    text = stream(manifest("v1", "ConfigMap", "a"), manifest("autoscaling/v2beta1", "HorizontalPodAutoscaler", "h"))
+    code, log = sarif("-", stdin=text)
+    assert code == 1
+    assert located(log) == {("removed-api", "error", "<stdin>", 8, "HorizontalPodAutoscaler/shop/h")}
+
+
+def test_sarif_has_the_json_reports_violations_and_a_clean_run_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    _, log = sarif(BAD)
+    _, document = report(BAD)
+    assert sorted((r["ruleId"], r["message"]["text"]) for r in log["runs"][0]["results"]) == sorted(
+        (v["policy"], f"{v['resource']}: {v['message']}") for v in document["violations"]
+    )
+    code, clean = sarif(BLUE_GREEN)
+    assert (code, clean["runs"][0]["results"]) == (0, [])
+
+
+def test_sarif_uris_outside_the_working_directory_are_absolute(tmp_path: Path) -> None:
+    inside = tmp_path / "dir with space" / "m.yaml"
+    assert artifact_uri(str(inside), tmp_path) == "dir%20with%20space/m.yaml"
+    assert artifact_uri(str(inside), ROOT) == inside.as_uri()
+    assert artifact_uri("<stdin>", ROOT) == "<stdin>"
+
+
+def test_sarif_places_a_violation_without_a_source_at_the_first_input() -> None:
+    # A stack rule that breaks on a malformed stack names no resource; code scanning refuses a
+    # result without a location, so it goes to the first input.
+    violation = Violation("blue-green-pair", "mandatory", "stack/-/stack", "the stack's objects are malformed")
+    log = sarif_report([violation], RULES, Settings(), ROOT, Source("rendered/a.yaml", 3))
+    assert_sarif_2_1_0(log)
+    physical = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert (physical["artifactLocation"]["uri"], physical["region"]["startLine"]) == ("rendered/a.yaml", 3)
+
+
+def test_json_alias_and_format_choices() -> None:
+    assert invoke("--json", BAD).stdout == invoke("--format", "json", BAD).stdout
+    for args, message in [
+        (("--json", "--format", "sarif"), "--json is short for --format json"),
+        (("--format", "xml"), "--format must be text, json or sarif, got 'xml'"),
+    ]:
+        result = invoke(*args, BAD)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.startswith("error: ") and message in result.stderr
+
+
+def test_type_tokens_and_evaluate_carry_the_source(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(stream(manifest("v1", "ConfigMap", "a"), manifest("v1", "Deployment", "d")))
+    resources = read_manifests([path])
+    assert [r.type for r in resources] == [type_token("v1", "ConfigMap"), "kubernetes:core/v1:Deployment"]
+    (violation,) = [v for v in evaluate(resources, parse_settings({})) if v.policy == "unknown-kind"]
+    assert violation.source == Source(str(path), 8)
+    assert "source" not in violation.as_dict()  # --json stays as it was
