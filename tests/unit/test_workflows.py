@@ -422,6 +422,31 @@ def test_the_preview_runs_the_policy_pack_and_comments_on_the_pr() -> None:
     assert '-m "not integration and not live and not e2e"' in lint
 
 
+def test_the_preview_uploads_the_rendered_manifests_policy_findings_as_sarif() -> None:
+    job = jobs("preview.yml")["preview"]
+    names = [str(step.get("uses") or step.get("name")) for step in steps(job)]
+    calls = [c for c in AZORA_CALLS if c.workflow == "preview.yml" and c.job == "preview"]
+    render = [c for c in calls if command_path(c.words) == ["render"]]
+    check = [c for c in calls if command_path(c.words) == ["policy", "check"]]
+    assert len(render) == 1 and len(check) == 1, calls
+    words = list(check[0].words)
+    assert words[words.index("--format") + 1] == "sarif"
+    out_dir = render[0].words[render[0].words.index("--out") + 1]
+    assert out_dir in words, "the check reads what the render wrote"
+    (upload,) = [s for s in steps(job) if uses(s, "github/codeql-action/upload-sarif")]
+    sarif_file = upload["with"]["sarif_file"].replace("${{ matrix.stack }}", "$STACK")
+    assert f'> "{sarif_file}"' in job_script(job), "upload the file the check wrote"
+    assert "matrix.stack" in upload["with"]["category"], "one code scanning category per stack"
+    assert (job.get("permissions") or {}).get("security-events") == "write"
+    # In order, and after the preview, whose own failure must not stop the upload.
+    preview = next(
+        i for i, s in enumerate(steps(job)) if uses(s, "pulumi/actions") and (s.get("with") or {}).get("command")
+    )
+    order = [names.index(render[0].step), names.index(check[0].step), names.index(str(upload["uses"]))]
+    assert preview < order[0] and order == sorted(order)
+    assert all("!cancelled()" in str(s.get("if", "")) for s in steps(job)[order[0] :])
+
+
 def test_drift_refreshes_every_stack_nightly_and_expects_no_changes() -> None:
     on = triggers(WORKFLOWS["drift.yml"])
     assert on.get("schedule") and "workflow_dispatch" in on
