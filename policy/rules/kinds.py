@@ -246,7 +246,7 @@ def identity(resource: Resource) -> tuple[str, str] | None:
     if len(parts) != 3:
         return None
     group_version, kind = parts[1], parts[2]
-    api_version = group_version.removeprefix("core/") if group_version.startswith("core/") else group_version
+    api_version = group_version.removeprefix("core/")  # the core group has no name in an apiVersion
     # Pulumi's server-side-apply patches (`apps/v1:DeploymentPatch`) send the kind itself.
     base = kind.removesuffix(_PATCH)
     if base != kind and (base in BUILTIN.get(api_version, ()) or (api_version, base) in REMOVED):
