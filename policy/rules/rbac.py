@@ -108,7 +108,10 @@ class Grant:
 
     @property
     def wildcard(self) -> bool:
-        return bool(self.resources) and "*" in (*self.verbs, *self.api_groups, *self.resources)
+        """`*` in what the grant reaches (resources or apiGroups): everything, now and later. `*` in
+        verbs alone on named resources (the Prometheus operator's own role does it) is judged
+        by what those verbs reach: exec, escalation, Secrets, workloads (the other rules)."""
+        return bool(self.resources) and "*" in (*self.api_groups, *self.resources)
 
     def describe(self) -> str:
         text = f"{self.where} grants verbs {_as_json(self.verbs)} on resources {_as_json(self.resources)}"
@@ -410,8 +413,8 @@ RULES = [
         ),
         fix="Bind a role that lists the verbs, resources and apiGroups the subject needs.",
         description=(
-            "No RoleBinding or ClusterRoleBinding binds cluster-admin, or a role with `*` in its verbs, resources "
-            "or apiGroups."
+            "No RoleBinding or ClusterRoleBinding binds cluster-admin, or a role with `*` in its resources or "
+            "apiGroups (`*` verbs on named resources are judged by the rules on what they reach)."
         ),
         enforcement="mandatory",
         check=check_cluster_admin_binding,
