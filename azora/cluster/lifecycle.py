@@ -275,7 +275,14 @@ def down(layout: Layout, purge: bool = False, progress: Progress = _quiet, bin_d
             sandboxes.release(paths, layout.root, progress)  # the containers were stopped above
     network.teardown(layout.root, progress, kube_proxy)
     if purge and layout.root.exists():
-        shutil.rmtree(layout.root)
+        try:
+            shutil.rmtree(layout.root)
+        except OSError as exc:
+            raise ClusterError(
+                f"stopped the cluster but could not remove {layout.root}: {exc.strerror} "
+                f"({exc.filename}); something outside the cluster's records still uses it "
+                f"(`findmnt -R {layout.root}`, `fuser -vm {layout.root}`)"
+            ) from None
         progress(f"removed {layout.root}")
     return stopped
 

@@ -30,6 +30,9 @@ class Record:
     start_time: float  # psutil's create_time: seconds since the epoch
     argv: list[str]
     started_at: float
+    # psutil's boot time when start_time was read. The two come from the wall clock, so a clock
+    # step moves both: their difference (seconds since boot) is what identifies the process.
+    boot_time: float | None = None
 
 
 # The start time (seconds since the epoch) of the process running under a pid, or None when
@@ -37,9 +40,31 @@ class Record:
 running_start_time = liveness.process_start_time
 
 
+def since_boot(pid: int) -> float | None:
+    """When the process under `pid` started, in seconds since boot (None: none runs there;
+    liveness.UNKNOWN_START when it runs but may not be inspected). Unlike an epoch start time,
+    a clock step between two readings does not change it: psutil adds the boot time it last
+    read to the kernel's tick count, and the boot time is read again here first."""
+    booted = psutil.boot_time()
+    started = liveness.process_start_time(pid)
+    if started is None or started == liveness.UNKNOWN_START:
+        return started
+    return started - booted
+
+
 def is_running(record: Record) -> bool:
-    """The recorded process still runs (same pid and start time, not a zombie)."""
-    return liveness.is_running(record.pid, record.start_time)
+    """The recorded process still runs (same pid and start time, not a zombie). Records with a
+    boot time compare seconds since boot, so a wall-clock step does not make every process of
+    the cluster look like a stranger (the supervisor would then try to start a second copy of
+    each, and `down` would leave them running)."""
+    if record.boot_time is None:
+        return liveness.is_running(record.pid, record.start_time)
+    started = since_boot(record.pid)
+    if started is None:
+        return False
+    if started == liveness.UNKNOWN_START:
+        return True
+    return liveness.same_start(started, record.start_time - record.boot_time)
 
 
 def _legacy_start_time(ticks: int) -> float:
@@ -81,8 +106,9 @@ def start(argv: Sequence[str], log: Path, record: Path, env: Mapping[str, str] |
             env=dict(env) if env is not None else None,
             close_fds=True,
         )
+    booted = psutil.boot_time()  # first: create_time adds the boot time psutil last read
     started = liveness.process_start_time(process.pid)
-    entry = Record(process.pid, started if started is not None else 0.0, list(argv), time.time())
+    entry = Record(process.pid, started if started is not None else 0.0, list(argv), time.time(), booted)
     record.write_text(json.dumps(asdict(entry)) + "\n")
     return entry
 

@@ -144,7 +144,9 @@ def test_process_records_follow_the_pid_and_its_start_time(tmp_path: Path) -> No
         assert processes.is_running(record)
         assert processes.group_members(record.pid) == [record.pid]
         # The same pid with another start time is someone else's process: never ours to signal.
-        recycled = processes.Record(record.pid, record.start_time + 60, record.argv, record.started_at)
+        recycled = processes.Record(
+            record.pid, record.start_time + 60, record.argv, record.started_at, record.boot_time
+        )
         assert not processes.is_running(recycled)
         assert processes.stop(recycled) is False
         assert processes.is_running(record)
@@ -153,6 +155,28 @@ def test_process_records_follow_the_pid_and_its_start_time(tmp_path: Path) -> No
     assert not processes.is_running(record)
     assert processes.group_members(record.pid) == []
     assert "time.sleep(60)" in log.read_text()
+
+
+def test_a_clock_step_does_not_make_a_recorded_process_a_stranger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wall-clock step moves psutil's boot time and every create_time with it (seen here: the
+    supervisor then called every component of a running cluster 'not running' and `down` left
+    them all up). Seconds since boot do not move."""
+    record = processes.start([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "l", tmp_path / "r")
+    try:
+        assert record.boot_time == psutil.boot_time()
+        real_boot, real_create = psutil.boot_time, psutil.Process.create_time
+        monkeypatch.setattr(psutil, "boot_time", lambda: real_boot() + 90.0)
+        monkeypatch.setattr(psutil.Process, "create_time", lambda self: real_create(self) + 90.0)
+        assert processes.is_running(record)
+        legacy = processes.Record(record.pid, record.start_time, record.argv, record.started_at)  # no boot time
+        assert not processes.is_running(legacy)  # the epoch comparison alone is fooled by the step
+        monkeypatch.undo()
+        assert processes.is_running(legacy) and processes.is_running(record)
+    finally:
+        assert processes.stop(record, grace=5) is True
+    assert not processes.is_running(record)
 
 
 def test_a_lock_is_stale_only_when_its_process_is_gone_from_this_host() -> None:
