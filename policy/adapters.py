@@ -130,8 +130,6 @@ def _unchecked_policy() -> StackValidationPolicy:
 
 def sdk_policies() -> list[Policy]:
     """Every rule as an SDK policy, in catalogue order, then `unchecked-during-preview`."""
-    policies: list[Policy] = [
-        _stack_policy(rule) if rule.stack else _resource_policy(rule) for rule in RULES
-    ]
+    policies: list[Policy] = [_stack_policy(rule) if rule.stack else _resource_policy(rule) for rule in RULES]
     policies.append(_unchecked_policy())
     return policies
