@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +29,7 @@ from azora.config.load import load_stack_file
 from azora.config.model import StackConfig
 from azora.images import PAUSE_IMAGE, PROMETHEUS_IMAGE, STANDIN_IMAGE, ImageReport, ensure_stack_images
 from azora.images.containerd import ctr_command, image_digests
-from azora.toolchain import CLUSTER_GROUP
-from tests.conftest import required_toolchain
+from tests.integration.images_support import free_port, http_get, kubernetes_sd_errors, status_ids, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("containerd", "ctr", "runc", "mmdebstrap")
@@ -135,12 +131,6 @@ def pause_binary(workdir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def prometheus_binary() -> Path:
-    """The toolchain's Prometheus, where the product finds it (the toolchain's bin directory)."""
-    return required_toolchain((CLUSTER_GROUP,), "azora tools install --with cluster").bin_dir / "prometheus"
-
-
-@pytest.fixture(scope="module")
 def containerd(workdir: Path) -> Iterator[str]:
     """A throwaway containerd with the CRI plugin; its address. Stopped by pid afterwards."""
     for sub in ("root", "state", "cni/bin", "cni/conf"):
@@ -158,12 +148,7 @@ def containerd(workdir: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield address
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _local_stack(prometheus_mode: str) -> StackConfig:
@@ -281,23 +266,6 @@ def test_the_prometheus_image_is_imported_under_its_name_and_the_cri_sees_it(
     assert [(result.imported, result.tagged) for result in again.results] == [(False, ())] * 3
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _get(url: str, deadline: float) -> tuple[int, str]:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status, response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def _task_state(ctr: list[str], name: str) -> tuple[str, str] | None:
     """(pid, status) of the task `name`, or None."""
     listing = subprocess.run([*ctr, "task", "ls"], capture_output=True, text=True).stdout
@@ -318,7 +286,7 @@ def _stop(ctr: list[str], name: str) -> None:
 
 
 def test_the_standin_image_runs_as_the_pod_would(imported: ImageReport, containerd: str, workdir: Path) -> None:
-    port, name = _free_port(), "azimg-payment"
+    port, name = free_port(), "azimg-payment"
     ctr = ctr_command(containerd)
     env = {"AZORA_SERVICE": "payment", "AZORA_COLOR": "green", "AZORA_VERSION": PAYMENT.split(":")[1]}
     env |= {"AZORA_ENVIRONMENT": "local", "PORT": str(port), "HEALTH_PATH": "/health"}
@@ -327,20 +295,17 @@ def test_the_standin_image_runs_as_the_pod_would(imported: ImageReport, containe
     run += [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
     subprocess.run([*run, PAYMENT, name], check=True, capture_output=True, timeout=60)
     try:
-        status, body = _get(f"http://127.0.0.1:{port}/health", time.monotonic() + 20)
+        status, body = http_get(f"http://127.0.0.1:{port}/health", time.monotonic() + 20)
         assert status == 200
         assert json.loads(body) == {
             "status": "ok", "service": "payment", "color": "green",
             "version": "2.1.0-errors-5pct", "environment": "local",
         }  # fmt: skip
-        status, metrics = _get(f"http://127.0.0.1:{port}/metrics", time.monotonic() + 5)
+        status, metrics = http_get(f"http://127.0.0.1:{port}/metrics", time.monotonic() + 5)
         assert status == 200 and "# TYPE azora_http_requests_total counter" in metrics
         state = _task_state(ctr, name)
         assert state is not None and state[1] == "RUNNING"
-        uids = next(
-            line for line in Path(f"/proc/{state[0]}/status").read_text().splitlines() if line.startswith("Uid:")
-        )
-        assert uids.split()[1:] == ["10001"] * 4  # the image's User, as runAsUser gives it
+        assert status_ids(state[0]) == ["10001"] * 4  # the image's User, as runAsUser gives it
     finally:
         _stop(ctr, name)
 
@@ -361,12 +326,6 @@ def test_the_pause_image_runs_until_sigterm(imported: ImageReport, containerd: s
         _stop(ctr, name)
 
 
-def _status_ids(pid: str) -> list[str]:
-    """The real, effective, saved and filesystem uids of a process."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return next(line for line in status if line.startswith("Uid:")).split()[1:]
-
-
 def _service_account(directory: Path) -> Path:
     """What the pod's projected token volume holds: a token, the namespace and a CA certificate
     (a real one: client-go will not build its client from a CA file it cannot parse)."""
@@ -381,12 +340,6 @@ def _service_account(directory: Path) -> Path:
     return directory
 
 
-def _kubernetes_sd_errors(metrics: str) -> float:
-    """How many of its Kubernetes discovery's requests to the API server failed."""
-    found = re.findall(r'^prometheus_sd_kubernetes_http_request_total\{status_code="<error>"\} (\S+)$', metrics, re.M)
-    return sum(float(value) for value in found)
-
-
 def test_the_prometheus_image_runs_as_the_pod_would(
     prometheus_imported: ImageReport, containerd: str, workdir: Path
 ) -> None:
@@ -397,7 +350,7 @@ def test_the_prometheus_image_runs_as_the_pod_would(
 
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl for the service account's CA certificate")
-    port, name = _free_port(), "azimg-prometheus"
+    port, name = free_port(), "azimg-prometheus"
     config = workdir / "prometheus-config"
     config.mkdir()
     rendered = scrape_config("azora", "1s")
@@ -422,22 +375,22 @@ def test_the_prometheus_image_runs_as_the_pod_would(
     base = f"http://127.0.0.1:{port}"
     try:
         try:
-            assert _get(f"{base}/-/ready", time.monotonic() + 30)[0] == 200
+            assert http_get(f"{base}/-/ready", time.monotonic() + 30)[0] == 200
         except OSError:
             pytest.fail(f"prometheus did not become ready:\n{log.read_text()[-3000:] if log.exists() else '(no log)'}")
         deadline = time.monotonic() + 20
         while True:  # its first scrapes land once discovery has settled, a few seconds after it is ready
-            result = json.loads(_get(f"{base}/api/v1/query?query=up", deadline)[1])["data"]["result"]
-            errors = _kubernetes_sd_errors(_get(f"{base}/metrics", deadline)[1])
+            result = json.loads(http_get(f"{base}/api/v1/query?query=up", deadline)[1])["data"]["result"]
+            errors = kubernetes_sd_errors(http_get(f"{base}/metrics", deadline)[1])
             if (result and errors) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert [(r["metric"]["job"], r["value"][1]) for r in result] == [("self", "1")]
         assert errors >= 1  # Kubernetes discovery, in-cluster, calls the API server the pod is told of
-        assert _get(f"{base}/-/healthy", time.monotonic() + 5)[0] == 200
+        assert http_get(f"{base}/-/healthy", time.monotonic() + 5)[0] == 200
         state = _task_state(ctr, name)
         assert state is not None and state[1] == "RUNNING"
-        assert _status_ids(state[0]) == ["65534"] * 4  # the image's User: nobody
+        assert status_ids(state[0]) == ["65534"] * 4  # the image's User: nobody
     finally:
         _stop(ctr, name)
 
@@ -461,6 +414,6 @@ def test_the_prometheus_image_runs_on_its_own_defaults(
             time.sleep(0.2)
         assert wal is not None and wal.is_dir()
         assert wal.parent.stat().st_uid == 65534 and wal.stat().st_uid == 65534
-        assert _status_ids(state[0]) == ["65534"] * 4
+        assert status_ids(state[0]) == ["65534"] * 4
     finally:
         _stop(ctr, name)

@@ -12,12 +12,10 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +23,7 @@ import pytest
 
 from azora.images.binaries import go_build_info
 from azora.images.build import PROMETHEUS_IMAGE, BuiltImage, build_prometheus_image
-from azora.toolchain import CLUSTER_GROUP
-from tests.conftest import required_toolchain
+from tests.integration.images_support import free_port, http_get, kubernetes_sd_errors, status_ids, stop_process
 
 
 def _missing() -> str | None:
@@ -50,11 +47,6 @@ scrape_configs:
         api_server: https://127.0.0.1:1
         namespaces: {names: [azora]}
 """
-
-
-@pytest.fixture(scope="module")
-def prometheus_binary() -> Path:
-    return required_toolchain((CLUSTER_GROUP,), "azora tools install --with cluster").bin_dir / "prometheus"
 
 
 @pytest.fixture(scope="module")
@@ -121,23 +113,6 @@ def test_the_unpacked_image_runs_prometheus_version_as_nobody(unpacked: Path) ->
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _get(url: str, deadline: float) -> tuple[int, str]:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status, response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 # In a mount namespace of its own (gone with the process): the unpacked image made read-only, a
 # writable /prometheus (the pod's emptyDir) and the config read-only over /etc/prometheus (the
 # ConfigMap); then, as nobody, the image's entrypoint. Every step execs: the pid is Prometheus's.
@@ -154,7 +129,7 @@ exec chroot --userspec=65534:65534 "$root" /bin/prometheus "$@"
 
 
 def test_it_runs_on_a_read_only_root_and_discovers_with_kubernetes(unpacked: Path, tmp_path: Path) -> None:
-    port, data, config = _free_port(), tmp_path / "data", tmp_path / "config"
+    port, data, config = free_port(), tmp_path / "data", tmp_path / "config"
     data.mkdir()
     data.chmod(0o777)  # an emptyDir: made by the kubelet, writable by the pod's user
     config.mkdir()
@@ -168,34 +143,27 @@ def test_it_runs_on_a_read_only_root_and_discovers_with_kubernetes(unpacked: Pat
     base = f"http://127.0.0.1:{port}"
     try:
         try:
-            assert _get(f"{base}/-/ready", time.monotonic() + 30) == (200, "Prometheus Server is Ready.\n")
+            assert http_get(f"{base}/-/ready", time.monotonic() + 30) == (200, "Prometheus Server is Ready.\n")
         except OSError:
             pytest.fail(f"prometheus did not become ready:\n{log.read_text()[-3000:]}")
-        assert _get(f"{base}/-/healthy", time.monotonic() + 5)[0] == 200
-        build = json.loads(_get(f"{base}/api/v1/status/buildinfo", time.monotonic() + 5)[1])["data"]
+        assert http_get(f"{base}/-/healthy", time.monotonic() + 5)[0] == 200
+        build = json.loads(http_get(f"{base}/api/v1/status/buildinfo", time.monotonic() + 5)[1])["data"]
         assert build["version"] == PROMETHEUS_IMAGE.rsplit(":", 1)[1]
-        loaded = json.loads(_get(f"{base}/api/v1/status/config", time.monotonic() + 5)[1])["data"]["yaml"]
+        loaded = json.loads(http_get(f"{base}/api/v1/status/config", time.monotonic() + 5)[1])["data"]["yaml"]
         assert "kubernetes_sd_configs:" in loaded and "api_server: https://127.0.0.1:1" in loaded
         deadline, failed = time.monotonic() + 20, 0.0
         while failed < 1 and time.monotonic() < deadline:  # its discovery keeps calling the API server
-            metrics = _get(f"{base}/metrics", deadline)[1].splitlines()
-            prefix = 'prometheus_sd_kubernetes_http_request_total{status_code="<error>"} '
-            failed = sum(float(line.removeprefix(prefix)) for line in metrics if line.startswith(prefix))
+            failed = kubernetes_sd_errors(http_get(f"{base}/metrics", deadline)[1])
             time.sleep(0.2)
         assert failed >= 1
         assert process.poll() is None, log.read_text()[-3000:]  # still up: the job was accepted
         status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
         assert next(line for line in status if line.startswith("Name:")).split()[1] == "prometheus"
-        assert next(line for line in status if line.startswith("Uid:")).split()[1:] == ["65534"] * 4
+        assert status_ids(process.pid) == ["65534"] * 4
         mounts = [line.split() for line in Path(f"/proc/{process.pid}/mountinfo").read_text().splitlines()]
         options = {fields[4]: fields[5].split(",") for fields in mounts}
         assert "ro" in options["/"] and "rw" in options["/prometheus"] and "ro" in options["/etc/prometheus"]
         assert (data / "wal").is_dir() and (data / "wal").stat().st_uid == 65534
     finally:
-        process.terminate()  # Prometheus's pid (see READ_ONLY_RUN): SIGTERM, as the kubelet stops it
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)  # Prometheus's pid (see READ_ONLY_RUN): SIGTERM, as the kubelet stops it
     assert process.returncode == 0 and "See you next time!" in log.read_text()

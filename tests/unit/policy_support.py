@@ -1,5 +1,6 @@
 """What the policy rule tests share: builders of compliant Kubernetes objects, the edits
-that break them, and the runs every rule family's file makes.
+that break them, the runs every rule family's file makes, and the check of a broken case
+(`assert_trips_only_its_rule`).
 
 Each builder returns a fresh, compliant object (no dict is shared between calls, so a case can
 edit one field without touching another resource); a failing case (`Case`) breaks one field of
@@ -328,3 +329,17 @@ def run_variant(base: Callable[[], Resource], edits: tuple[tuple[PathT, Any], ..
     subject = edited(base(), *edits)
     context = [deployment()] if subject.type == TOKENS["Service"] else []
     return run([subject, *context])
+
+
+def assert_trips_only_its_rule(case: Case) -> None:
+    """The case's broken field trips its rule `case.count` times and no other rule, each time at
+    the case's enforcement, on the broken object, with the case's message. (Its asserts are
+    rewritten like a test module's: tests/unit/__init__.py registers this module.)"""
+    subject, violations = run_case(case)
+
+    assert {v.policy for v in violations} == {case.rule}, summary(violations)
+    assert len(violations) == case.count
+    for violation in violations:
+        assert violation.enforcement == case.enforcement
+        assert violation.resource == subject.display
+        assert case.message in violation.message

@@ -11,25 +11,10 @@ import pytest
 
 from azora.errors import ExitCode
 from azora.gates import GateConfigError, Measurement, MetricCheck, Phase, QueryResult, run_check, run_gate
+from tests.unit.gates_support import Clock, Sample, answer
 
 VALUES = {"service": "web", "color": "green", "version": "2.0.0", "namespace": "azora"}
 NAN, INF = math.nan, math.inf
-Sample = float | None | str  # a value, an empty result, or "error: <text>"
-
-
-class Clock:
-    """A fake monotonic clock: sleeping moves it on at once, and is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
 
 
 class Recorded:
@@ -43,10 +28,7 @@ class Recorded:
     def query(self, promql: str) -> QueryResult:
         self.asked.append(promql)
         self.clock.now += self.latency
-        sample = self.series[promql].pop(0)
-        if isinstance(sample, str):
-            return QueryResult.failed("unreachable", sample.removeprefix("error: "))
-        return QueryResult(value=sample)
+        return answer(self.series[promql].pop(0))
 
 
 def run(check: MetricCheck, series: dict[str, Sequence[Sample]], latency: float = 0.0) -> tuple[Any, Clock, Recorded]:

@@ -1,14 +1,12 @@
 """From the config model to runnable gates (azora.gates.plan), on the real `Pulumi.local.yaml`:
 key paths, the PromQL each check sends, schedules in seconds, the Prometheus address, and the
-evidence line of a gate run on recorded series.
-
-`Clock` and `RecordedPrometheus` are the recorded Prometheus that tests/unit/test_promote_gates.py
-also runs its gates on."""
+evidence line of a gate run on recorded series (tests/unit/gates_support.py's recorded
+Prometheus, which tests/unit/test_promote_gates.py also runs its gates on)."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,66 +15,15 @@ import pytest
 from azora.config.errors import ConfigError
 from azora.config.load import read_stack_file, validate_raw
 from azora.config.model import StackConfig
-from azora.gates import GateConfigError, GateResult, Phase, QueryResult, render_query, run_gate
-from azora.gates.plan import POST, PRE, Gate, default_address, evidence_line, gate
+from azora.gates import GateConfigError, Phase, render_query
+from azora.gates.plan import POST, PRE, default_address, evidence_line, gate
 from azora.gates.runner import gate_address
+from tests.unit.gates_support import Clock, measure
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "Pulumi.local.yaml"
-Sample = float | None | str  # a value, an empty result, or "error: <text>"
 # The routes the built-in queries leave out on web: scrapes, the stand-in's controls, its health path.
 WEB_ROUTES = 'route!~"/metrics|/__standin/.*|/api/health"'
-
-
-# ----------------------------------------------------------------------------- a recorded Prometheus
-
-
-class Clock:
-    """A fake monotonic clock: sleeping moves it on at once, and is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
-class RecordedPrometheus:
-    """Prometheus's answers to one gate: each check's query gets the next sample of the series
-    recorded under the check's name; every requests query gets `requests` (the window's count).
-    Queries are matched as the gate renders them, so a query the plan got wrong finds no answer."""
-
-    def __init__(self, planned: Gate, series: dict[str, Sequence[Sample]], requests: float = 240.0) -> None:
-        self.by_query = {render_query(check.query, planned.values): check.name for check in planned.checks}
-        self.requests_queries = {
-            render_query(check.requests_query, planned.values) for check in planned.checks if check.requests_query
-        }
-        self.series = {name: list(samples) for name, samples in series.items()}
-        self.requests = requests
-        self.asked: list[str] = []
-
-    def query(self, promql: str) -> QueryResult:
-        self.asked.append(promql)
-        if promql in self.requests_queries:
-            return QueryResult(value=self.requests)
-        sample = self.series[self.by_query[promql]].pop(0)
-        if isinstance(sample, str):
-            return QueryResult.failed("unreachable", sample.removeprefix("error: "))
-        return QueryResult(value=sample)
-
-
-def measure(
-    planned: Gate, series: dict[str, Sequence[Sample]], requests: float = 240.0, clock: Clock | None = None
-) -> GateResult:
-    """`run_gate` on the planned gate, answered from `series`, on a clock that never sleeps."""
-    clock = clock or Clock()
-    client = RecordedPrometheus(planned, series, requests)
-    return run_gate(planned.checks, client, planned.values, name=planned.name, clock=clock, sleep=clock.sleep)
 
 
 # ----------------------------------------------------------------------------- the local stack

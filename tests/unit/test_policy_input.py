@@ -44,7 +44,7 @@ from policy.rules.kinds import (
 from policy.rules.model import Resource, Source, Violation
 from policy.rules.settings import Settings, parse_settings
 from tests.conftest import mocked_stack
-from tests.unit.policy_support import Case, deployment, hpa, run_case
+from tests.unit.policy_support import Case, assert_trips_only_its_rule, deployment, hpa
 from tests.unit.test_policy_adapters import Reports, _options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -417,11 +417,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", [case.param for case in CASES])
 def test_each_case_breaks_exactly_its_rule(case: Case) -> None:
-    subject, violations = run_case(case)
-    assert [(v.policy, v.enforcement, v.resource) for v in violations] == [
-        (case.rule, case.enforcement, subject.display)
-    ]
-    assert case.message in violations[0].message
+    assert_trips_only_its_rule(case)
 
 
 # --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 gates every service after the switch: error-ratio and latency-p95).
 
 The engine is the recorder of tests/unit/test_release_edits.py; the gates are the product's
-plan (azora.gates.plan.gate) and run_gate on recorded series (tests/unit/test_gates_plan.py),
+plan (azora.gates.plan.gate) and run_gate on recorded series (tests/unit/gates_support.py),
 so each verdict below is what the gate engine decided on those numbers. What is checked: the
 updates the workflow applied, their messages, and the status the stack file records.
 """
@@ -25,7 +25,7 @@ from azora.config.model import StackConfig
 from azora.errors import AzoraError, ExitCode
 from azora.gates import GateConfigError, GateResult, QueryResult, check_queries, render_query
 from azora.gates.plan import POST, PRE, gate
-from tests.unit.test_gates_plan import Clock, Sample, measure
+from tests.unit.gates_support import Clock, Sample, measure
 from tests.unit.test_release_edits import FileTarget, changed_lines
 
 ROOT = Path(__file__).resolve().parents[2]
