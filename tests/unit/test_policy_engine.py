@@ -50,6 +50,7 @@ from tests.unit.policy_support import (
 )
 from tests.unit.test_policy_containers import CASES as CONTAINER_CASES
 from tests.unit.test_policy_host_access import CASES as HOST_ACCESS_CASES
+from tests.unit.test_policy_hygiene import CASES as HYGIENE_CASES
 from tests.unit.test_policy_images import CASES as IMAGE_CASES
 from tests.unit.test_policy_input import CASES as KIND_CASES
 from tests.unit.test_policy_metadata import CASES as METADATA_CASES
@@ -305,7 +306,7 @@ RESOURCE_CASES = [
 
 
 def test_every_rule_has_a_failing_case() -> None:
-    covered = {case.rule for case in [*RESOURCE_CASES, *STACK_CASES, *RBAC_CASES, *KIND_CASES]}
+    covered = {case.rule for case in [*RESOURCE_CASES, *STACK_CASES, *RBAC_CASES, *KIND_CASES, *HYGIENE_CASES]}
     assert covered == RULE_NAMES
 
 

@@ -25,6 +25,7 @@ from tests.unit.policy_support import (
     of,
     run,
     run_variant,
+    service_account,
     summary,
 )
 
@@ -170,3 +171,48 @@ def test_unknown_added_capability_is_advisory_not_a_crash() -> None:
     # whole evaluation (and the SDK policy) crashes on an unknown capabilities.add element.
     mine = of(run([edited(deployment(), ((*SC, "capabilities", "add"), [UNKNOWN]))]), "drop-all-capabilities")
     assert [v.enforcement for v in mine] == ["advisory"], summary(mine)
+
+
+# --------------------------------------------------------------------------------------
+# no-service-account-token looks the pod's ServiceAccount up in the set.
+# --------------------------------------------------------------------------------------
+
+UNSET = ((*POD, "automountServiceAccountToken"), DELETE)
+
+
+@pytest.mark.parametrize(
+    ("edits", "account"),
+    [
+        ((UNSET, ((*POD, "serviceAccountName"), "api")), service_account("api")),
+        ((UNSET,), service_account("default")),  # no serviceAccountName: the pod runs as `default`
+    ],
+    ids=["named-account-off", "default-account-off"],
+)
+def test_token_off_on_the_service_account_passes(edits: tuple[tuple[PathT, Any], ...], account: Resource) -> None:
+    assert run([edited(deployment(), *edits), account]) == []
+
+
+@pytest.mark.parametrize(
+    ("edits", "account"),
+    [
+        # The pod's own `true` beats its ServiceAccount's `false`.
+        ((((*POD, "automountServiceAccountToken"), True), ((*POD, "serviceAccountName"), "api")), service_account()),
+        # Same name, another namespace: not the pod's account.
+        ((UNSET, ((*POD, "serviceAccountName"), "api")), service_account(namespace="other")),
+        ((UNSET, ((*POD, "serviceAccountName"), "api")), service_account(automount=None)),
+    ],
+    ids=["pod-true-beats-account", "account-in-other-namespace", "account-leaves-it-unset"],
+)
+def test_token_still_fires_when_the_account_does_not_turn_it_off(
+    edits: tuple[tuple[PathT, Any], ...], account: Resource
+) -> None:
+    violations = run([edited(deployment(), *edits), account])
+    assert summary(violations) == [("no-service-account-token", "mandatory", "Deployment/shop/api")]
+    assert violations[0].message.startswith("spec.template.spec.automountServiceAccountToken is not false; set it")
+
+
+def test_an_unknown_account_setting_is_advisory() -> None:
+    account = service_account()
+    account.props["automountServiceAccountToken"] = UNKNOWN  # type: ignore[index]
+    subject = edited(deployment(), UNSET, ((*POD, "serviceAccountName"), "api"))
+    assert summary(run([subject, account])) == [("no-service-account-token", "advisory", "Deployment/shop/api")]
