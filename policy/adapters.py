@@ -98,7 +98,9 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         resources = _stack_resources(args)
         for subject, finding in findings_of(rule, resources, _settings(rule, args.get_config())):
-            if not finding.unknown:
+            # An advisory finding of a mandatory rule (an object outside the set) must not fail
+            # the update: `unchecked-during-preview` reports it instead.
+            if not finding.unknown and not (finding.advisory and rule.enforcement == "mandatory"):
                 report_violation(f"{subject.display}: {finding.message}", subject.urn or None)
 
     return StackValidationPolicy(
@@ -119,6 +121,8 @@ def _unchecked_policy() -> StackValidationPolicy:
                     report_violation(
                         f"{rule.name}: {subject.display}: {UNCHECKED_PREFIX}{finding.message}", subject.urn or None
                     )
+                elif finding.advisory and rule.enforcement == "mandatory":
+                    report_violation(f"{rule.name}: {subject.display}: {finding.message}", subject.urn or None)
 
     return StackValidationPolicy(
         name="unchecked-during-preview",

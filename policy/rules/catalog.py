@@ -12,6 +12,7 @@ from policy.rules import (
     networking,
     plaintext_secrets,
     rbac,
+    relations,
     scaling,
     security_context,
     stack,
@@ -31,6 +32,7 @@ RULES: list[Rule] = [
     *scaling.RULES,
     *stack.RULES,
     *rbac.RULES,
+    *relations.RULES,
 ]
 RULE_NAMES = frozenset(rule.name for rule in RULES)
 BY_NAME = {rule.name: rule for rule in RULES}

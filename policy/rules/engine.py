@@ -55,5 +55,8 @@ def evaluate(resources: list[Resource], settings: Settings | None = None) -> lis
                     )
                 )
             else:
-                violations.append(Violation(rule.name, level, resource.display, finding.message, resource.source))
+                finding_level = "advisory" if finding.advisory else level
+                violations.append(
+                    Violation(rule.name, finding_level, resource.display, finding.message, resource.source)
+                )
     return violations

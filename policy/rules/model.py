@@ -120,6 +120,7 @@ class Finding:
     message: str
     unknown: bool = False
     resource: Resource | None = None  # stack rules name the resource they speak of
+    advisory: bool = False  # never more than advisory, whatever the rule's level (an object outside the set)
 
 
 def unknown(path: str) -> Finding:

@@ -57,6 +57,7 @@ from tests.unit.test_policy_metadata import CASES as METADATA_CASES
 from tests.unit.test_policy_networking import CASES as NETWORKING_CASES
 from tests.unit.test_policy_plaintext_secrets import CASES as PLAINTEXT_SECRET_CASES
 from tests.unit.test_policy_rbac import CASES as RBAC_CASES
+from tests.unit.test_policy_relations import CASES as RELATION_CASES
 from tests.unit.test_policy_scaling import CASES as SCALING_CASES
 from tests.unit.test_policy_security_context import CASES as SECURITY_CONTEXT_CASES
 from tests.unit.test_policy_stack import CASES as STACK_CASES
@@ -306,7 +307,9 @@ RESOURCE_CASES = [
 
 
 def test_every_rule_has_a_failing_case() -> None:
-    covered = {case.rule for case in [*RESOURCE_CASES, *STACK_CASES, *RBAC_CASES, *KIND_CASES, *HYGIENE_CASES]}
+    covered = {
+        case.rule for case in [*RESOURCE_CASES, *STACK_CASES, *RBAC_CASES, *RELATION_CASES, *KIND_CASES, *HYGIENE_CASES]
+    }
     assert covered == RULE_NAMES
 
 

@@ -107,7 +107,8 @@ def test_helm_template_piped_in_is_checked() -> None:
     assert code == 1
     assert document["resources"] == 2
     assert [(v["policy"], v["resource"]) for v in document["violations"]] == [
-        ("no-service-account-token", "StatefulSet/shop/cache")
+        ("no-service-account-token", "StatefulSet/shop/cache"),
+        ("workload-namespace-default-deny", "StatefulSet/shop/cache"),  # advisory: `shop` is not declared
     ]
 
 
