@@ -1,6 +1,6 @@
 """How fast is `azora policy check` on a realistic 1,000-resource input?
 
-    .venv/bin/python benchmarks/policy_check.py [--resources 1000] [--repeat 3] [--keep]
+    .venv/bin/python benchmarks/policy_check.py [--resources 1000] [--repeat 3] [--keep] [--relations]
 
 Generates namespaces, each with a default-deny NetworkPolicy and a set of apps (Deployment,
 Service, PodDisruptionBudget, ConfigMap), as multi-document YAML files in a temporary
@@ -18,6 +18,7 @@ the 5 s budget. A plain script, not a test: the figures depend on the machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import statistics
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without relying on the editable install
 
 from azora.manifests import read_manifests  # noqa: E402
+from policy.rules import relations  # noqa: E402
 from policy.rules.engine import evaluate  # noqa: E402
 
 BUDGET_SECONDS = 5.0
@@ -190,11 +192,35 @@ def run_cli(path: Path) -> dict[str, Any]:
     return {"exit": done.returncode, **json.loads(done.stdout)}
 
 
+def _relation_findings(resources: list[Any]) -> list[Any]:
+    return [finding for rule in relations.RULES for finding in rule.check(resources, {})]
+
+
+def relation_scaling(workdir: Path, total: int, repeat: int) -> None:
+    """Seconds of the relation rules (policy/rules/relations.py) at total/10 and total resources."""
+    medians = []
+    for size in (total // 10, total):
+        directory = workdir / f"relations-{size}"
+        directory.mkdir()
+        count = generate(directory, size)
+        resources = read_manifests([directory])
+        times, _ = timed(functools.partial(_relation_findings, resources), repeat)
+        medians.append(statistics.median(times))
+        print(line(f"relation rules, {count}", times, count))
+    print(f"relation rules: {total // 10} -> {total} resources takes {medians[1] / max(medians[0], 1e-9):.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resources", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the generated manifests")
+    parser.add_argument(
+        "--relations",
+        action="store_true",
+        help="also time the relation rules alone at a tenth of --resources and at --resources (the ratio "
+        "shows whether they grow linearly: about 10, not 100)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="azora-policy-bench-"))
@@ -219,6 +245,8 @@ def main() -> None:
         print(line("read_manifests", read_times, count))
         print(line("evaluate", eval_times, count))
         print(line("read_manifests + evaluate", both_times, count))
+        if args.relations:
+            relation_scaling(workdir, args.resources, args.repeat)
 
         if not AZORA.exists():
             print(f"\n{AZORA} not found: skipping the end-to-end timing")

@@ -78,11 +78,9 @@ class Index:
         pods = self.workloads.get(namespace, [])
         match_labels = get(selector, "matchLabels") or {}
         if isinstance(match_labels, Mapping) and match_labels:
-            positions: set[int] | None = None
-            for key, value in match_labels.items():
-                hits = set(self.by_label.get((namespace, key, value), ()))
-                positions = hits if positions is None else positions & hits
-            candidates = [pods[i] for i in sorted(positions or ())]
+            # The rarest label pair bounds the candidates; the full match below checks the rest.
+            buckets = [self.by_label.get((namespace, key, value), []) for key, value in match_labels.items()]
+            candidates = [pods[i] for i in min(buckets, key=len)]
         else:
             candidates = pods
         return [
