@@ -30,6 +30,7 @@ from tests.unit.policy_support import (
     service,
     statefulset,
 )
+from tests.unit.test_policy_adapters import Reports, _policy, _stack_args, _urn
 
 RELATION_RULES = {
     "pdb-allows-eviction",
@@ -328,3 +329,20 @@ def test_index_selects_through_label_pairs_and_expressions() -> None:
     assert index.selected("elsewhere", {"matchLabels": {"app.kubernetes.io/name": "app1"}}) == []
     assert index.find("Deployment", NS, "app42") is apps[42]
     assert not index.owns(NS)
+
+
+def test_through_the_sdk_an_outside_partner_is_advisory_and_a_missing_one_mandatory() -> None:
+    # CrossGuard gives a policy one level: the mandatory rule's policy reports only what the set
+    # owns, and `unchecked-during-preview` (advisory) reports a partner outside the set.
+    outside = [hpa("ghost")]
+    reports = Reports()
+    _policy("hpa-target-exists").validate(_stack_args(outside), reports)
+    assert reports.calls == []
+    _policy("unchecked-during-preview").validate(_stack_args(outside), reports)
+    message = "spec.scaleTargetRef Deployment/shop/ghost is not in the set" + OUTSIDE
+    assert reports.calls == [(f"hpa-target-exists: HorizontalPodAutoscaler/shop/ghost: {message}", _urn(outside[0]))]
+    reports = Reports()
+    _policy("hpa-target-exists").validate(_stack_args(owned(*outside)), reports)
+    assert [m for m, _ in reports.calls] == [
+        "HorizontalPodAutoscaler/shop/ghost: spec.scaleTargetRef Deployment/shop/ghost is not in the set"
+    ]
