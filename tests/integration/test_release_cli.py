@@ -147,7 +147,10 @@ def test_deploy_promote_then_rollback_restores_the_first_release(project: Projec
     assert history[1]["services"]["payment"] == {
         "activeColor": "green",
         "versions": {"blue": "2.0.4", "green": "2.1.0"},
+        "verified": False,  # promoted with --skip-analysis: no gate verified it
+        "verifiedAt": None,
     }
+    assert [row["verified"] for row in history] == [[], [], [], []]
     assert history[0]["services"]["payment"]["activeColor"] == "blue"
     table = project.azora("history", "--stack", "staging")
     assert table.returncode == 0 and "azora rollback to update 1" in table.stdout
