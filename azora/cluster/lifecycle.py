@@ -125,6 +125,7 @@ def _before(component: Component, ctx: Context, progress: Progress) -> None:
     """What a real node's component needs before it starts (each step is idempotent)."""
     if component.name == "containerd":
         network.check_prerequisites()
+        clear_stale_node(ctx.layout.root, ctx.bin_dir, progress)
         network.claim(ctx.layout.root)
         network.setup(progress)
     elif component.name == "kubelet":
@@ -223,6 +224,45 @@ def _renew_certificates(layout: Layout, pki: Pki, missing: list[str], progress: 
         "certificates (the tokens stay, the kubeconfig gets the new CA)"
     )
     pki.renew_certificates(layout.load_ports().apiserver)
+
+
+def clear_stale_node(root: Path | None, bin_dir: Path, progress: Progress = _quiet) -> str | None:
+    """Clear the real node another cluster left on this machine when nothing of that cluster
+    runs any more (its processes were killed with their session, or the machine's /tmp was
+    wiped): the same `down` a person would run, named in the progress lines. A cluster with any
+    live process, or one whose `up`/`down` holds its lock, is left alone (`claim` then refuses,
+    naming it). Returns the directory that was cleared."""
+    record = network.read_record()
+    owner = record.get("owner") if record else None
+    if not isinstance(owner, str) or (root is not None and owner == str(root)):
+        return None
+    other = Layout(Path(owner))
+    if other.root.exists():
+        names = (WATCHDOG, *(c.name for c in COMPONENTS))
+        if any((r := processes.read(other.record(name))) is not None and processes.is_running(r) for name in names):
+            return None
+        if _busy(other):
+            return None
+    progress(
+        f"the real node of the cluster in {owner} was left on this machine and none of that cluster's "
+        "processes run; clearing it (azora cluster down --dir ...)"
+    )
+    down(other, progress=progress, bin_dir=bin_dir)
+    return owner
+
+
+def _busy(layout: Layout) -> bool:
+    """Another process holds the cluster's lock (an `up` or `down` under way)."""
+    lock = layout.root / ".lock"
+    if not lock.exists():
+        return False
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def _any_running(layout: Layout, components: tuple[Component, ...]) -> bool:

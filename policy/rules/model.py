@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 Enforcement = Literal["mandatory", "advisory", "disabled"]
@@ -73,7 +74,10 @@ class Source:
 
 @dataclass(frozen=True)
 class Resource:
-    """One Kubernetes object as a rule sees it: its Pulumi type token and its properties."""
+    """One Kubernetes object as a rule sees it: its Pulumi type token and its properties.
+
+    Its properties are read, never changed, so the metadata every rule asks for (kind,
+    namespace, name, labels, annotations) is worked out once per object."""
 
     type: str
     props: Mapping[str, Any]
@@ -81,25 +85,25 @@ class Resource:
     urn: str = ""
     source: Source | None = None  # manifests only: Pulumi resources have a URN instead
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return self.type.rsplit(":", 1)[-1]
 
-    @property
+    @cached_property
     def namespace(self) -> Any:
         return get(self.props, "metadata", "namespace")
 
-    @property
+    @cached_property
     def object_name(self) -> Any:
         value = get(self.props, "metadata", "name")
         return value if value is not None else self.name
 
-    @property
+    @cached_property
     def labels(self) -> Mapping[str, Any]:
         value = get(self.props, "metadata", "labels")
         return value if isinstance(value, Mapping) else {}
 
-    @property
+    @cached_property
     def annotations(self) -> Mapping[str, Any]:
         value = get(self.props, "metadata", "annotations")
         return value if isinstance(value, Mapping) else {}

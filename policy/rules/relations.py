@@ -90,7 +90,21 @@ class Index:
         ]
 
 
-def build_index(resources: Iterable[Resource]) -> Index:
+# The index of the last set asked about, with that set: every stack rule of one evaluation gets
+# the same list, so it is built once. Holding the list keeps its identity from being reused.
+_last_index: tuple[list[Resource], int, Index] | None = None
+
+
+def build_index(resources: list[Resource]) -> Index:
+    global _last_index
+    if _last_index is not None and _last_index[0] is resources and _last_index[1] == len(resources):
+        return _last_index[2]
+    index = _index(resources)
+    _last_index = (resources, len(resources), index)
+    return index
+
+
+def _index(resources: Iterable[Resource]) -> Index:
     index = Index()
     for resource in resources:
         index.by_name[(resource.kind, resource.namespace, resource.object_name)] = resource

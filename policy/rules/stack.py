@@ -15,7 +15,8 @@ from typing import Any
 
 from policy.rules.environment import ENVIRONMENT_SCHEMA, is_production
 from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get
-from policy.rules.workloads import WORKLOADS, label_selector_matches, pod_labels, replicas, selector_matches
+from policy.rules.relations import build_index
+from policy.rules.workloads import label_selector_matches, pod_labels, replicas
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -49,7 +50,9 @@ def _allows_disruption(pdb: Resource, count: int) -> bool | None:
 
 
 def check_pdb_coverage(resources: list[Resource], options: Options) -> Iterator[Finding]:
-    budgets = [r for r in resources if r.type == PDB]
+    budgets: dict[Any, list[Resource]] = defaultdict(list)
+    for budget in (r for r in resources if r.type == PDB):
+        budgets[budget.namespace].append(budget)
     for deployment in (r for r in resources if r.type == DEPLOYMENT):
         count = replicas(deployment)
         if count is UNKNOWN:
@@ -63,9 +66,8 @@ def check_pdb_coverage(resources: list[Resource], options: Options) -> Iterator[
             continue
         covering = [
             pdb
-            for pdb in budgets
-            if pdb.namespace == deployment.namespace
-            and label_selector_matches(get(pdb.props, "spec", "selector"), labels or {})
+            for pdb in budgets.get(deployment.namespace, [])
+            if label_selector_matches(get(pdb.props, "spec", "selector"), labels or {})
         ]
         if not covering:
             yield Finding(
@@ -106,12 +108,8 @@ def check_default_deny(resources: list[Resource], options: Options) -> Iterator[
             )
 
 
-def _workload_pods(resources: list[Resource]) -> list[tuple[Resource, Any]]:
-    return [(r, pod_labels(r)) for r in resources if r.type in WORKLOADS]
-
-
 def check_service_selectors(resources: list[Resource], options: Options) -> Iterator[Finding]:
-    pods = _workload_pods(resources)
+    index = build_index(resources)
     for service in (r for r in resources if r.type == SERVICE):
         selector = get(service.props, "spec", "selector")
         if selector is UNKNOWN:
@@ -122,15 +120,13 @@ def check_service_selectors(resources: list[Resource], options: Options) -> Iter
         if not isinstance(selector, Mapping):
             yield Finding(f"spec.selector must be a mapping of labels, got {selector!r}", resource=service)
             continue
-        candidates = [labels for workload, labels in pods if workload.namespace == service.namespace]
-        if any(labels is UNKNOWN for labels in candidates) and not any(
-            isinstance(labels, Mapping) and selector_matches(selector, labels) for labels in candidates
-        ):
+        if index.selected(service.namespace, {"matchLabels": selector}):
+            continue
+        if index.unknown_labels.get(service.namespace):
             yield _unknown_about(service, "the pod labels it could select")
             continue
-        if not any(isinstance(labels, Mapping) and selector_matches(selector, labels) for labels in candidates):
-            shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
-            yield Finding(f"spec.selector ({shown}) selects no workload's pods in this stack", resource=service)
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        yield Finding(f"spec.selector ({shown}) selects no workload's pods in this stack", resource=service)
 
 
 def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Finding]:
@@ -139,7 +135,7 @@ def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Fi
         role = service.labels.get(ROLE_LABEL)
         if role in ("active", "preview"):
             pairs[(service.namespace, service.labels.get("app.kubernetes.io/name"))][role] = service
-    deployments = [r for r in resources if r.type == DEPLOYMENT]
+    index = build_index(resources)
     minimum = int(options.get("minReplicas", 2))
     for (namespace, app), roles in sorted(pairs.items(), key=lambda item: str(item[0])):
         active = roles.get("active")
@@ -166,13 +162,7 @@ def check_blue_green(resources: list[Resource], options: Options) -> Iterator[Fi
         selector = get(active.props, "spec", "selector") or {}
         if not isinstance(selector, Mapping):
             continue  # service-selects-workload reports the malformed selector
-        targets = [
-            d
-            for d in deployments
-            if d.namespace == namespace
-            and isinstance(pod_labels(d), Mapping)
-            and selector_matches(selector, pod_labels(d))
-        ]
+        targets = [w for w in index.selected(namespace, {"matchLabels": selector}) if w.type == DEPLOYMENT]
         for deployment in targets:
             count = replicas(deployment)
             if count is UNKNOWN:

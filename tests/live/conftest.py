@@ -24,7 +24,7 @@ from azora.cluster import network, processes
 from azora.cluster.api import Api
 from azora.cluster.components import COMPONENTS
 from azora.cluster.layout import Layout
-from azora.cluster.lifecycle import api_for, down, up
+from azora.cluster.lifecycle import api_for, clear_stale_node, down, up
 from azora.engine import ScratchStack
 from azora.toolchain import CLUSTER_GROUP, PULUMI_GROUP, Toolchain
 from tests.conftest import required_toolchain
@@ -77,6 +77,8 @@ def live_toolchain() -> Toolchain:
 @pytest.fixture(scope="session")
 def live_cluster(live_toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
     layout = Layout(tmp_path_factory.mktemp("live-cluster"))
+    # A run killed with its session (its supervisor too) leaves its node behind: clear it.
+    clear_stale_node(None, live_toolchain.bin_dir, print)
     before = host_state()
     holder = network.read_record()
     assert holder is None, (

@@ -3,7 +3,8 @@
 The simulated node: idempotent `up`, a crashed component restarted by the supervisor, data
 kept across `down`/`up`, nothing left running after `down`, nothing on disk after `--purge`.
 The real node: its routes while it runs, and the machine exactly as before after `down`, and
-after `down --purge` following a kill -9 of every process (containers included).
+after a kill -9 of every process (containers included), once the node it left is cleared (what
+the next `up` does first) and after `down --purge`.
 
 These tests run first (this file sorts first in tests/live): a real node holds the machine
 (its bridge, address and kube-proxy's chains), so the session's shared cluster, which has one,
@@ -24,7 +25,7 @@ import pytest
 from azora.cluster import network, processes, sandboxes
 from azora.cluster.components import components_for
 from azora.cluster.layout import BRIDGE, POD_CIDR, POD_SUBNET, REAL, SERVICE_CIDR, SIMULATED, Layout, port_in_use
-from azora.cluster.lifecycle import WATCHDOG, api_for
+from azora.cluster.lifecycle import WATCHDOG, api_for, clear_stale_node
 from azora.cluster.node import NodePaths
 from azora.toolchain import Toolchain
 from tests.live.conftest import AZORA, host_state, wait_for
@@ -92,6 +93,9 @@ def test_real_node_leaves_the_machine_as_it_found_it(live_toolchain: Toolchain, 
             POD_CIDR: "blackhole",
         }
         assert network.GUARD_CHAIN in network.chains("iptables", "filter")
+        # A running cluster's node is never taken for one left behind.
+        assert clear_stale_node(None, live_toolchain.bin_dir) is None
+        assert network.read_record()["owner"] == str(directory)
         node = api_for(layout).get("/api/v1/nodes/azora-node-0")
         assert node is not None and "kwok.x-k8s.io/node" not in node["metadata"].get("annotations", {})
         assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
@@ -124,6 +128,13 @@ def test_real_node_leaves_the_machine_as_it_found_it(live_toolchain: Toolchain, 
             os.kill(record.pid, signal.SIGKILL)
         assert wait_for(lambda: not any(processes.is_running(r) for r in records), 10)
         assert any(psutil_exists(pid) for pid in container_pids), "containers outlive a kill -9 of the node"
+
+        # What the next `up` elsewhere does first: the node left behind is cleared like a `down`.
+        lines: list[str] = []
+        assert clear_stale_node(None, live_toolchain.bin_dir, lines.append) == str(directory)
+        assert f"the real node of the cluster in {directory} was left on this machine" in lines[0]
+        assert not any(psutil_exists(pid) for pid in container_pids)
+        assert host_state() == before
     finally:
         purged = _cluster(directory, "down", "--purge")
     assert purged.returncode == 0, purged.stderr
