@@ -52,7 +52,7 @@ from tests.unit.test_policy_containers import CASES as CONTAINER_CASES
 from tests.unit.test_policy_host_access import CASES as HOST_ACCESS_CASES
 from tests.unit.test_policy_hygiene import CASES as HYGIENE_CASES
 from tests.unit.test_policy_images import CASES as IMAGE_CASES
-from tests.unit.test_policy_input import CASES as KIND_CASES
+from tests.unit.test_policy_kinds import CASES as KIND_CASES
 from tests.unit.test_policy_metadata import CASES as METADATA_CASES
 from tests.unit.test_policy_networking import CASES as NETWORKING_CASES
 from tests.unit.test_policy_plaintext_secrets import CASES as PLAINTEXT_SECRET_CASES
