@@ -6,7 +6,8 @@ version variables, generate steps, plain files to copy and the provider plugin i
 registers. Pieces come in groups, built on request:
 
 * ``"pulumi"`` (``PULUMI_GROUP``): the Pulumi CLI, the Python language host and exec
-  shims, and the kubernetes and random provider plugins; always installed.
+  shims, the kubernetes and random provider plugins, and the helm CLI at the version the
+  kubernetes provider embeds; always installed.
 * ``"cluster"`` (``CLUSTER_GROUP``): a local Kubernetes cluster: the control plane
   (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), a real node
   (kubelet, kube-proxy and ``pause``, the pod sandbox's first process), cluster DNS
@@ -188,6 +189,21 @@ def pulumi_pieces(pins: Pins) -> list[Piece]:
                 ),
             ),
             plugin=("resource", "random", pins.random, "pulumi-resource-random"),
+        ),
+        Piece(
+            # The Helm the kubernetes provider embeds (its go.mod requires this version), so
+            # `helm template CHART | azora policy check -` renders a chart as `pulumi up` does.
+            name="helm",
+            group=PULUMI_GROUP,
+            summary="the helm CLI (the provider's Helm)",
+            version_label=pins.helm.lstrip("v"),
+            module="helm.sh/helm/v3",
+            version=pins.helm,
+            binaries=(
+                GoBinary(
+                    "helm.sh/helm/v3/cmd/helm", "helm", (f"helm.sh/helm/v3/internal/version.version={pins.helm}",)
+                ),
+            ),
         ),
     ]
 

@@ -42,6 +42,7 @@ class Pins:
     kubernetes_module_version: str
     kubernetes_sdk_module_version: str
     random_terraform_provider: str
+    helm: str = "v3.18.6"
     cluster_etcd: str = "v3.6.5"
     cluster_kubernetes: str = "v1.34.1"
     cluster_kwok: str = "v0.7.0"
@@ -70,6 +71,7 @@ class Pins:
                 kubernetes_module_version=data["kubernetes"]["module_version"],
                 kubernetes_sdk_module_version=data["kubernetes"]["sdk_module_version"],
                 random_terraform_provider=data["random"]["terraform_provider"],
+                helm=data["kubernetes"]["helm"],
                 cluster_etcd=data["cluster"]["etcd"],
                 cluster_kubernetes=data["cluster"]["kubernetes"],
                 cluster_kwok=data["cluster"]["kwok"],
