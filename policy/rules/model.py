@@ -125,6 +125,7 @@ class Finding:
     unknown: bool = False
     resource: Resource | None = None  # stack rules name the resource they speak of
     advisory: bool = False  # never more than advisory, whatever the rule's level (an object outside the set)
+    standard: str = ""  # the standard's control this finding breaks, when narrower than its rule's `standard`
 
 
 def unknown(path: str) -> Finding:
@@ -150,6 +151,9 @@ class Rule:
     options: Mapping[str, Any] = field(default_factory=dict)  # option -> default
     schema: Mapping[str, Any] = field(default_factory=dict)  # option -> JSON schema
     stack: bool = False  # a stack rule sees all resources at once
+    # The published control the rule enforces, named in every finding and in the reference,
+    # e.g. "Pod Security Standards Baseline: Sysctls"; empty for the rules of our own.
+    standard: str = ""
 
     def applies_to(self, resource: Resource) -> bool:
         return self.types is None or resource.type in self.types

@@ -60,14 +60,19 @@ def pod_labels(resource: Resource) -> Any:
     return get(template, "metadata", "labels")
 
 
-def containers(resource: Resource) -> Iterator[Container | str]:
-    """Every container, init containers too; yields the path string of an unknown list."""
+def containers(resource: Resource, *, ephemeral: bool = False) -> Iterator[Container | str]:
+    """Every container, init containers too, and with `ephemeral` the ephemeral (debug)
+    containers, which the Pod Security Standards check like the others; yields the path string
+    of an unknown list."""
     spec = pod_spec(resource)
     base = pod_spec_path(resource)
     if spec is UNKNOWN:
         yield base
         return
-    for key, init in (("initContainers", True), ("containers", False)):
+    lists = (("initContainers", True), ("containers", False))
+    if ephemeral:
+        lists += (("ephemeralContainers", False),)
+    for key, init in lists:
         items = get(spec, key)
         if items is UNKNOWN:
             yield f"{base}.{key}"
