@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +196,7 @@ def up(
             # A failed `up` leaves nothing running that it started itself, and a node it began
             # leaves nothing on the host.
             stopped = [name for name in reversed(started) if _stop_recorded(layout, name)]
-            if "containerd" in started and not _any_running(layout, NODE_COMPONENTS):
+            if "containerd" in started and not _any_running(layout, (c.name for c in NODE_COMPONENTS)):
                 sandboxes.clean(NodePaths(layout), layout.root, _quiet)
                 network.teardown(layout.root, _quiet, bin_dir / "kube-proxy")
             if stopped:
@@ -213,7 +213,7 @@ NODE_COMPONENTS = tuple(c for c in COMPONENTS if c.kinds == (REAL,))
 def _renew_certificates(layout: Layout, pki: Pki, missing: list[str], progress: Progress) -> None:
     """A real node's cluster made by an older azora: its API server's certificate lacks names a
     pod dials (NODE_IP, say). New certificates, while nothing runs that has read the old CA."""
-    if _any_running(layout, COMPONENTS):
+    if _any_running(layout, (c.name for c in COMPONENTS)):
         raise ClusterError(
             f"the API server's certificate ({pki.serving_cert}) lacks {', '.join(missing)}, which pods reach it "
             "by (it was made by an older azora); the running components read the certificates when they "
@@ -237,12 +237,9 @@ def clear_stale_node(root: Path | None, bin_dir: Path, progress: Progress = _qui
     if not isinstance(owner, str) or (root is not None and owner == str(root)):
         return None
     other = Layout(Path(owner))
-    if other.root.exists():
-        names = (WATCHDOG, *(c.name for c in COMPONENTS))
-        if any((r := processes.read(other.record(name))) is not None and processes.is_running(r) for name in names):
-            return None
-        if _busy(other):
-            return None
+    names = (WATCHDOG, *(c.name for c in COMPONENTS))
+    if other.root.exists() and (_any_running(other, names) or busy(other)):
+        return None
     progress(
         f"the real node of the cluster in {owner} was left on this machine and none of that cluster's "
         "processes run; clearing it (azora cluster down --dir ...)"
@@ -251,7 +248,7 @@ def clear_stale_node(root: Path | None, bin_dir: Path, progress: Progress = _qui
     return owner
 
 
-def _busy(layout: Layout) -> bool:
+def busy(layout: Layout) -> bool:
     """Another process holds the cluster's lock (an `up` or `down` under way)."""
     lock = layout.root / ".lock"
     if not lock.exists():
@@ -265,8 +262,9 @@ def _busy(layout: Layout) -> bool:
     return False
 
 
-def _any_running(layout: Layout, components: tuple[Component, ...]) -> bool:
-    records = [processes.read(layout.record(c.name)) for c in components]
+def _any_running(layout: Layout, names: Iterable[str]) -> bool:
+    """Any of the named processes (components, the supervisor) of this cluster runs."""
+    records = [processes.read(layout.record(name)) for name in names]
     return any(r is not None and processes.is_running(r) for r in records)
 
 

@@ -11,7 +11,6 @@ a cluster a test started never outlives its time limit, even if the test process
 
 from __future__ import annotations
 
-import fcntl
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 from azora.cluster import processes
 from azora.cluster.components import components_for
 from azora.cluster.layout import ClusterError, Layout
-from azora.cluster.lifecycle import down, up
+from azora.cluster.lifecycle import busy, down, up
 
 POLL_SECONDS = 1.0
 
@@ -38,17 +37,6 @@ def missing(layout: Layout) -> list[str]:
     return gone
 
 
-def _busy(layout: Layout) -> bool:
-    """An `up` or `down` holds the cluster's lock right now."""
-    with (layout.root / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
 def main(argv: list[str]) -> int:
     layout, bin_dir = Layout(Path(argv[0])), Path(argv[1])
     deadline = None if argv[2] == "none" else float(argv[2])
@@ -59,7 +47,7 @@ def main(argv: list[str]) -> int:
             _log(f"time limit reached; stopped {', '.join(stopped) or 'nothing'}")
             return 0
         time.sleep(POLL_SECONDS)
-        if not layout.exists() or _busy(layout):
+        if not layout.exists() or busy(layout):
             continue
         gone = missing(layout)
         if gone:
