@@ -296,6 +296,16 @@ def _bindings(resources: list[Resource]) -> Iterator[Resource]:
     return (r for r in resources if is_rbac(r, BINDING_KINDS))
 
 
+def _bound(resources: list[Resource]) -> Iterator[Bound | Finding]:
+    """Each binding that needs a check, resolved: what it binds, or the Finding that says why
+    that cannot be told (exempt bindings are left out)."""
+    index = RoleIndex.of(resources)
+    for binding in _bindings(resources):
+        bound = resolve(binding, index)
+        if bound is not None:
+            yield bound
+
+
 def _roles(resources: list[Resource]) -> Iterator[Resource]:
     return (r for r in resources if is_rbac(r, ROLE_KINDS) and not _is_system_name(r.object_name))
 
@@ -315,12 +325,9 @@ def _bound_grants(bound: Bound) -> tuple[list[Grant], list[Finding]]:
 
 
 def check_cluster_admin_binding(resources: list[Resource], options: Options) -> Iterator[Finding]:
-    index = RoleIndex.of(resources)
-    for binding in _bindings(resources):
-        bound = resolve(binding, index)
-        if bound is None or isinstance(bound, Finding):
-            if bound is not None:
-                yield bound
+    for bound in _bound(resources):
+        if isinstance(bound, Finding):
+            yield bound
             continue
         grants, problems = _bound_grants(bound)
         yield from problems
@@ -328,19 +335,17 @@ def check_cluster_admin_binding(resources: list[Resource], options: Options) -> 
             if grant.wildcard:
                 yield Finding(
                     f"{bound.names(grant)}; bind a role that lists only the verbs, resources and apiGroups it needs",
-                    resource=binding,
+                    resource=bound.binding,
                 )
                 break
 
 
 def check_role_known(resources: list[Resource], options: Options) -> Iterator[Finding]:
-    index = RoleIndex.of(resources)
-    for binding in _bindings(resources):
-        bound = resolve(binding, index)
-        if bound is None or isinstance(bound, Finding):
-            if bound is not None:
-                yield bound
+    for bound in _bound(resources):
+        if isinstance(bound, Finding):
+            yield bound
             continue
+        binding = bound.binding
         if bound.role is None and bound.built_in is None:
             yield Finding(
                 f"{bound.binding_label} binds {bound.role_label}, which is not in this stack, so what it grants "
@@ -370,14 +375,12 @@ def _role_rule_check(grants_it: Callable[[Grant], bool], effect: str, role_fix: 
                     yield Finding(f"{grant.describe()}: {effect}; {role_fix}", resource=role)
         # Roles outside the stack are rbac-binding-role-known's; cluster-admin is
         # rbac-no-cluster-admin-binding's. The other built-ins are judged here, on the binding.
-        index = RoleIndex.of(resources)
-        for binding in _bindings(resources):
-            bound = resolve(binding, index)
+        for bound in _bound(resources):
             if not isinstance(bound, Bound) or not bound.built_in or bound.name == CLUSTER_ADMIN:
                 continue
             first = next((grant for grant in bound.built_in if grants_it(grant)), None)
             if first is not None:
-                yield Finding(f"{bound.names(first)}: {effect}; {binding_fix}", resource=binding)
+                yield Finding(f"{bound.names(first)}: {effect}; {binding_fix}", resource=bound.binding)
 
     return check
 
