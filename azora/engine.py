@@ -162,6 +162,17 @@ class ScratchStack(StackFileMixin):
         self.handle = auto.Stack.create(self.stack, self.workspace)
         self._write_config()
 
+    def cli_env(self, **extra: str) -> dict[str, str]:
+        """The environment in which the `azora` command works on this scratch stack: its
+        project directory, file backend and passphrase (plus `extra`)."""
+        return {
+            **os.environ,
+            "AZORA_PROJECT_DIR": str(self.project_dir),
+            "PULUMI_BACKEND_URL": f"file://{self.backend_dir}",
+            "PULUMI_CONFIG_PASSPHRASE": "scratch",
+            **extra,
+        }
+
     def _write_config(self) -> None:
         """The repository's stack file as it is written (comments, order and styles kept, so a
         release step's diff here is the diff it makes in the real file), less its secrets,

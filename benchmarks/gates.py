@@ -17,7 +17,6 @@ Run: `.venv/bin/python benchmarks/gates.py [--good 20] [--bad 3]`.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -55,12 +54,7 @@ def main() -> None:
         azora["namespace"] = NAMESPACE
 
     scratch = ScratchStack("local", toolchain, edit=target)
-    env = {
-        **os.environ,
-        "AZORA_PROJECT_DIR": str(scratch.project_dir),
-        "PULUMI_BACKEND_URL": f"file://{scratch.backend_dir}",
-        "PULUMI_CONFIG_PASSPHRASE": "scratch",
-    }
+    env = scratch.cli_env()
 
     def azora(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(AZORA), *argv], env=env, capture_output=True, text=True, check=False)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -89,12 +88,7 @@ def main() -> None:
         azora["namespace"] = NAMESPACE
 
     scratch = ScratchStack("local", toolchain, edit=target)
-    env = {
-        **os.environ,
-        "AZORA_PROJECT_DIR": str(scratch.project_dir),
-        "PULUMI_BACKEND_URL": f"file://{scratch.backend_dir}",
-        "PULUMI_CONFIG_PASSPHRASE": "scratch",
-    }
+    env = scratch.cli_env()
 
     def azora(*argv: str) -> Callable[[], None]:
         def run() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -38,13 +37,7 @@ class Project:
     def __init__(self, scratch: ScratchStack, manifests: Path):
         self.scratch = scratch
         self.manifests = manifests
-        self.env = {
-            **os.environ,
-            "AZORA_PROJECT_DIR": str(scratch.project_dir),
-            "PULUMI_BACKEND_URL": f"file://{scratch.backend_dir}",
-            "PULUMI_CONFIG_PASSPHRASE": "scratch",
-            "COLUMNS": "250",  # one table row per line
-        }
+        self.env = scratch.cli_env(COLUMNS="250")
 
     def azora(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(

@@ -9,7 +9,6 @@ kubernetes provider talking to the real API server.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -104,13 +103,7 @@ class LiveProject:
         self.layout = layout
         self.namespace = namespace
         self.api: Api = api_for(layout)
-        self.env = {
-            **os.environ,
-            "AZORA_PROJECT_DIR": str(scratch.project_dir),
-            "PULUMI_BACKEND_URL": f"file://{scratch.backend_dir}",
-            "PULUMI_CONFIG_PASSPHRASE": "scratch",
-            "COLUMNS": "250",
-        }
+        self.env = scratch.cli_env(COLUMNS="250")
 
     @property
     def checkpoint(self) -> Path:
