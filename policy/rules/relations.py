@@ -291,15 +291,33 @@ def check_network_policy_selects(resources: list[Resource], options: Options) ->
         )
 
 
-def _default_deny(policy: Resource) -> bool:
-    selector = get(policy.props, "spec", "podSelector")
-    empty = isinstance(selector, Mapping) and not (selector.get("matchLabels") or selector.get("matchExpressions"))
-    return empty and "Ingress" in (get(policy.props, "spec", "policyTypes") or [])
+def _denied_directions(policy: Resource) -> set[str]:
+    """The directions (Ingress, Egress) a NetworkPolicy closes for every pod of its namespace:
+    it selects all pods (`podSelector: {}`), lists the direction in policyTypes, and has no
+    rule that opens it again."""
+    spec = get(policy.props, "spec")
+    if not isinstance(spec, Mapping):
+        return set()
+    selector = get(spec, "podSelector")
+    if not isinstance(selector, Mapping) or selector.get("matchLabels") or selector.get("matchExpressions"):
+        return set()
+    types = get(spec, "policyTypes")
+    return {d for d in ("Ingress", "Egress") if isinstance(types, list) and d in types and not get(spec, d.lower())}
+
+
+def default_deny_namespaces(resources: list[Resource]) -> set[Any]:
+    """Namespaces whose NetworkPolicies close both directions for every pod: one policy with
+    `policyTypes: [Ingress, Egress]` and no rules, or one policy a direction. A namespace closed
+    only to Ingress still lets every pod send anywhere."""
+    closed: dict[Any, set[str]] = defaultdict(set)
+    for policy in (r for r in resources if r.type == NETWORK_POLICY):
+        closed[policy.namespace] |= _denied_directions(policy)
+    return {namespace for namespace, directions in closed.items() if directions == {"Ingress", "Egress"}}
 
 
 def check_workload_namespace_default_deny(resources: list[Resource], options: Options) -> Iterator[Finding]:
     index = build_index(resources)
-    denied = {r.namespace for r in resources if r.type == NETWORK_POLICY and _default_deny(r)}
+    denied = default_deny_namespaces(resources)
     for namespace, pods in index.workloads.items():
         # A declared namespace is namespace-default-deny's to check (stack.py).
         if index.owns(namespace) or namespace in denied or not pods:

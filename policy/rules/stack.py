@@ -15,7 +15,7 @@ from typing import Any
 
 from policy.rules.environment import ENVIRONMENT_SCHEMA, is_production
 from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get
-from policy.rules.relations import build_index
+from policy.rules.relations import build_index, default_deny_namespaces
 from policy.rules.workloads import label_selector_matches, pod_labels, replicas
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -86,24 +86,16 @@ def check_pdb_coverage(resources: list[Resource], options: Options) -> Iterator[
             )
 
 
-def _is_default_deny(policy: Resource) -> bool:
-    spec = get(policy.props, "spec")
-    if not isinstance(spec, Mapping):
-        return False
-    selects_all = not (get(spec, "podSelector", "matchLabels") or get(spec, "podSelector", "matchExpressions"))
-    types = get(spec, "policyTypes") or []
-    return selects_all and "Ingress" in types and not get(spec, "ingress")
-
-
 def check_default_deny(resources: list[Resource], options: Options) -> Iterator[Finding]:
-    denied = {policy.namespace for policy in resources if policy.type == NETWORK_POLICY and _is_default_deny(policy)}
+    denied = default_deny_namespaces(resources)
     for namespace in (r for r in resources if r.type == NAMESPACE):
         name = namespace.object_name
         if name is UNKNOWN:
             yield _unknown_about(namespace, "metadata.name")
         elif name not in denied:
             yield Finding(
-                "has no default-deny NetworkPolicy (podSelector {} with policyTypes [Ingress, Egress] and no rules)",
+                "has no default-deny NetworkPolicy (podSelector {} with policyTypes [Ingress, Egress] and no rules, "
+                "or one such policy per direction)",
                 resource=namespace,
             )
 
@@ -195,7 +187,7 @@ RULES = [
         name="namespace-default-deny",
         why="Without a default deny every pod can reach every other pod.",
         fix="Add a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]`, then explicit allows.",
-        description="Every namespace has a default-deny NetworkPolicy.",
+        description="Every namespace has a default-deny NetworkPolicy closing Ingress and Egress for every pod.",
         enforcement="mandatory",
         check=check_default_deny,
         stack=True,

@@ -36,6 +36,12 @@ from tests.unit.policy_support import (
 # --------------------------------------------------------------------------------------
 
 
+def default_deny_egress() -> Resource:
+    """A second policy that closes Egress for every pod (a namespace may split its deny in two)."""
+    policy = default_deny(policyTypes=["Egress"])
+    return edited(policy, (("metadata", "name"), "default-deny-egress"))
+
+
 @dataclass(frozen=True)
 class StackCase:
     rule: str
@@ -101,6 +107,20 @@ CASES = [
         "namespace-default-deny",
         "allows-ingress",
         lambda: [namespace(), default_deny(ingress=[{"from": [{"podSelector": {}}]}])],
+        "Namespace/-/shop",
+        "has no default-deny NetworkPolicy",
+    ),
+    StackCase(
+        "namespace-default-deny",
+        "ingress-only",  # every pod can still send anywhere
+        lambda: [namespace(), default_deny(policyTypes=["Ingress"])],
+        "Namespace/-/shop",
+        "or one such policy per direction",
+    ),
+    StackCase(
+        "namespace-default-deny",
+        "egress-reopened",
+        lambda: [namespace(), default_deny(egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])],
         "Namespace/-/shop",
         "has no default-deny NetworkPolicy",
     ),
@@ -211,7 +231,7 @@ def test_stack_rule_failing(case: StackCase) -> None:
         ],
         lambda: [deployment(replicas=1)],  # a single replica needs no budget
         lambda: [namespace(), default_deny()],
-        lambda: [namespace(), default_deny(policyTypes=["Ingress"])],
+        lambda: [namespace(), default_deny(policyTypes=["Ingress"]), default_deny_egress()],
         lambda: [deployment(), service()],
         lambda: [workload("Job", "report"), service("report")],  # any workload kind can be selected
         lambda: [deployment(), edited(service(), (("spec", "selector"), DELETE))],  # selector-less: endpoints by hand
@@ -228,7 +248,7 @@ def test_stack_rule_failing(case: StackCase) -> None:
         "match-expressions",
         "single-replica",
         "default-deny",
-        "default-deny-ingress-only",
+        "default-deny-a-policy-per-direction",
         "service-selects",
         "service-selects-job",
         "no-selector",
