@@ -53,18 +53,25 @@ def check_ingress_tls(resource: Resource, options: Options) -> Iterator[Finding]
         yield Finding("spec.tls is empty; serve every host over TLS (a tls entry with hosts and secretName)")
         return
     covered: set[str] = set()
+    catch_all = False  # a tls entry without hosts: the controller's default certificate, for any host
     for index, entry in enumerate(tls):
         hosts = get(entry, "hosts")
         if hosts is UNKNOWN or entry is UNKNOWN or (isinstance(hosts, list) and UNKNOWN in hosts):
             yield unknown(f"spec.tls[{index}].hosts")
             return
+        catch_all = catch_all or not hosts
         covered.update(host for host in hosts or [] if isinstance(host, str))
     for index, rule in enumerate(rules or []):
         host = get(rule, "host")
         if host is UNKNOWN:
             yield unknown(f"spec.rules[{index}].host")
-        elif isinstance(host, str) and host not in covered:
+        elif isinstance(host, str) and host and host not in covered:
             yield Finding(f"host {host!r} has no tls entry; add it to spec.tls[].hosts")
+        elif not host and not catch_all:
+            yield Finding(
+                f"spec.rules[{index}] has no host, so it answers every host name, and no tls entry covers that; "
+                "name the host (and list it in spec.tls[].hosts), or add a tls entry without hosts"
+            )
 
 
 RULES = [

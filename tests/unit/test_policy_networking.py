@@ -49,10 +49,13 @@ from tests.unit.policy_support import (
             lambda: edited(service(), (("spec", "type"), "ExternalName"), (("spec", "selector"), {"app": "elsewhere"})),
             (),
         ),
+        # A hostless rule under a tls entry without hosts: the controller's default certificate.
+        (ingress, ((("spec", "rules", 0, "host"), DELETE), (("spec", "tls", 0, "hosts"), DELETE))),
     ],
     ids=[
         "ingress-controller-load-balancer",
         "external-name-service",
+        "hostless-rule-default-certificate",
     ],
 )
 def test_compliant_variants_pass(base: Callable[[], Resource], edits: tuple[tuple[PathT, Any], ...]) -> None:
@@ -85,6 +88,13 @@ CASES = [
         ingress,
         ((("spec", "rules"), [{"host": "api.azora.example"}, {"host": "admin.azora.example"}]),),
         "host 'admin.azora.example' has no tls entry",
+    ),
+    Case(
+        "ingress-tls",
+        "hostless-rule",  # answers every host name, over plain HTTP
+        ingress,
+        ((("spec", "rules", 0, "host"), DELETE),),
+        "spec.rules[0] has no host, so it answers every host name",
     ),
 ]
 
