@@ -1,4 +1,5 @@
-"""Service and Ingress rules: no NodePort, LoadBalancer only at the edge, no external IPs, TLS."""
+"""Service and Ingress rules: no NodePort, LoadBalancer only at the edge, no external IPs, TLS,
+no raw nginx configuration in Ingress annotations."""
 
 from __future__ import annotations
 
@@ -74,6 +75,20 @@ def check_ingress_tls(resource: Resource, options: Options) -> Iterator[Finding]
             )
 
 
+SNIPPET_PREFIX = "nginx.ingress.kubernetes.io/"
+
+
+def check_ingress_snippets(resource: Resource, options: Options) -> Iterator[Finding]:
+    # ingress-nginx copies *-snippet annotations into nginx.conf as they are: whoever may write
+    # an Ingress may then read the controller's Secrets (CVE-2021-25742, CVE-2025-1974).
+    for key in sorted(k for k in resource.annotations if isinstance(k, str)):
+        if key.startswith(SNIPPET_PREFIX) and key.endswith("-snippet"):
+            yield Finding(
+                f"metadata.annotations[{key!r}] puts raw nginx configuration into the ingress controller; use "
+                "the controller's typed annotations, or configuration the platform reviews in its ConfigMap"
+            )
+
+
 RULES = [
     Rule(
         name="no-node-port",
@@ -111,6 +126,16 @@ RULES = [
         description="Every Ingress host is served over TLS.",
         enforcement="mandatory",
         check=check_ingress_tls,
+        types=INGRESS,
+    ),
+    Rule(
+        name="ingress-no-snippets",
+        why="ingress-nginx pastes snippet annotations into its nginx.conf unchecked; an Ingress author can then "
+        "read the controller's Secrets (CVE-2021-25742, CVE-2025-1974).",
+        fix="Remove the `nginx.ingress.kubernetes.io/*-snippet` annotation; use a typed annotation instead.",
+        description="No Ingress carries an ingress-nginx `*-snippet` annotation (raw nginx configuration).",
+        enforcement="mandatory",
+        check=check_ingress_snippets,
         types=INGRESS,
     ),
 ]

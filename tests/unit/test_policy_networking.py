@@ -1,5 +1,5 @@
 """The networking rules (`policy/rules/networking.py`): no-node-port, load-balancer-ingress-only,
-no-external-ips and ingress-tls. Compliant variants (an ingress controller's LoadBalancer, an
+no-external-ips, ingress-tls and ingress-no-snippets. Compliant variants (an ingress controller's LoadBalancer, an
 ExternalName Service) pass; breaking one field trips exactly that rule; the
 ingressControllers option; unknown TLS hosts are an advisory, not a crash.
 """
@@ -51,11 +51,26 @@ from tests.unit.policy_support import (
         ),
         # A hostless rule under a tls entry without hosts: the controller's default certificate.
         (ingress, ((("spec", "rules", 0, "host"), DELETE), (("spec", "tls", 0, "hosts"), DELETE))),
+        # Typed ingress-nginx annotations, and a snippet-named key of another controller.
+        (
+            ingress,
+            (
+                (
+                    ("metadata", "annotations"),
+                    {
+                        "nginx.ingress.kubernetes.io/proxy-body-size": "8m",
+                        "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                        "example.com/server-snippet": "documentation only",
+                    },
+                ),
+            ),
+        ),
     ],
     ids=[
         "ingress-controller-load-balancer",
         "external-name-service",
         "hostless-rule-default-certificate",
+        "typed-annotations",
     ],
 )
 def test_compliant_variants_pass(base: Callable[[], Resource], edits: tuple[tuple[PathT, Any], ...]) -> None:
@@ -95,6 +110,13 @@ CASES = [
         ingress,
         ((("spec", "rules", 0, "host"), DELETE),),
         "spec.rules[0] has no host, so it answers every host name",
+    ),
+    Case(
+        "ingress-no-snippets",
+        "configuration-snippet",
+        ingress,
+        ((("metadata", "annotations"), {"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x;"}),),
+        "metadata.annotations['nginx.ingress.kubernetes.io/configuration-snippet'] puts raw nginx configuration",
     ),
 ]
 
