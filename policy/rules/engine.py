@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from policy.rules.catalog import RULES
 from policy.rules.exemptions import exempted_rules
@@ -22,8 +23,14 @@ def _guarded(rule: Rule, subject: Resource | None, run: Callable[[], Iterable[Fi
         return [Finding(f"{what} is malformed where this rule looks ({type(exc).__name__}: {exc})", resource=subject)]
 
 
-def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> Iterable[tuple[Resource, Finding]]:
-    """What one rule finds, exemptions already applied."""
+def with_standard(rule: Rule, finding: Finding) -> Finding:
+    """The finding with the standard's control it breaks named at the end of its message, so the
+    text, JSON and SARIF outputs and the CrossGuard pack all say it."""
+    standard = finding.standard or rule.standard
+    return replace(finding, message=f"{finding.message} ({standard})") if standard else finding
+
+
+def _raw_findings(rule: Rule, resources: list[Resource], settings: Settings) -> Iterator[tuple[Resource, Finding]]:
     options = settings.options_for(rule)
     if rule.stack:
         for finding in _guarded(rule, None, lambda: rule.check(resources, options)):
@@ -36,6 +43,12 @@ def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> It
         if rule.applies_to(resource) and rule.name not in exempted_rules(resource.annotations):
             for finding in _guarded(rule, resource, functools.partial(rule.check, resource, options)):
                 yield resource, finding
+
+
+def findings_of(rule: Rule, resources: list[Resource], settings: Settings) -> Iterable[tuple[Resource, Finding]]:
+    """What one rule finds, exemptions already applied, each naming the standard's control."""
+    for resource, finding in _raw_findings(rule, resources, settings):
+        yield resource, with_standard(rule, finding)
 
 
 def evaluate(resources: list[Resource], settings: Settings | None = None) -> list[Violation]:

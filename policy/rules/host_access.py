@@ -1,4 +1,5 @@
-"""Host access rules: no host namespaces, hostPath volumes or host ports."""
+"""Host access rules: no host namespaces, hostPath volumes or host ports (the Pod Security
+Standards Baseline controls of those names; ephemeral containers' ports too)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def check_host_path(resource: Resource, options: Options) -> Iterator[Finding]:
 
 
 def check_host_port(resource: Resource, options: Options) -> Iterator[Finding]:
-    for container in containers(resource):
+    for container in containers(resource, ephemeral=True):
         if isinstance(container, str):
             yield unknown(container)
             continue
@@ -55,7 +56,10 @@ def check_host_port(resource: Resource, options: Options) -> Iterator[Finding]:
             if host_port is UNKNOWN:
                 yield unknown(f"{container.path}.ports[{index}].hostPort")
             elif host_port:
-                yield Finding(f"container {container.name!r} binds hostPort {host_port}; expose it through a Service")
+                yield Finding(
+                    f"container {container.name!r} ({container.path}.ports[{index}]) binds hostPort {host_port}; "
+                    "remove hostPort and expose it through a Service"
+                )
 
 
 RULES = [
@@ -67,6 +71,7 @@ RULES = [
         enforcement="mandatory",
         check=check_host_namespaces,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline: Host Namespaces",
     ),
     Rule(
         name="no-host-path",
@@ -76,6 +81,7 @@ RULES = [
         enforcement="mandatory",
         check=check_host_path,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline: HostPath Volumes",
     ),
     Rule(
         name="no-host-port",
@@ -85,5 +91,6 @@ RULES = [
         enforcement="mandatory",
         check=check_host_port,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline: Host Ports",
     ),
 ]

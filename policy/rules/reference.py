@@ -6,10 +6,10 @@ from policy.rules.catalog import RULES
 
 
 def reference_table() -> str:
-    rows = ["| rule | level | what it checks | why | how to fix |", "|---|---|---|---|---|"]
+    rows = ["| rule | level | what it checks | why | how to fix | standard |", "|---|---|---|---|---|---|"]
     for rule in RULES:
         scope = " (stack rule)" if rule.stack else ""
-        cells = [f"`{rule.name}`", rule.enforcement + scope, rule.description, rule.why, rule.fix]
+        cells = [f"`{rule.name}`", rule.enforcement + scope, rule.description, rule.why, rule.fix, rule.standard]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)
 

@@ -1,4 +1,9 @@
-"""Pod security rules: what Pod Security 'restricted' demands, plus no service account token."""
+"""Pod security rules: what Pod Security 'restricted' demands, plus no service account token.
+
+The Pod Security Standards controls these rules enforce are named in each rule's `standard`
+(and, where one finding breaks a narrower control than the rule covers, in the finding's); the
+controls no rule here covers live in pod_security.py. Like the standards, the rules read init
+and ephemeral containers as well as the pod's own settings."""
 
 from __future__ import annotations
 
@@ -18,46 +23,104 @@ from policy.rules.workloads import (
 )
 
 SAFE_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+# What Baseline lets a container add (Docker's default set); Restricted allows NET_BIND_SERVICE only.
+BASELINE_ADDED_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+SECCOMP_PROFILES = ("RuntimeDefault", "Localhost")
+
+RESTRICTED_CAPABILITIES = "Pod Security Standards Restricted: Capabilities"
+RESTRICTED_SECCOMP = "Pod Security Standards Restricted: Seccomp"
+NON_ROOT = "Pod Security Standards Restricted: Running as Non-root"
+NON_ROOT_USER = "Pod Security Standards Restricted: Running as Non-root user"
 
 
-def _effective(container: Container, pod: Any, key: str) -> Any:
-    """A container's securityContext setting, falling back to the pod's (as the kubelet does)."""
-    value = get(container.spec, "securityContext", key)
-    if value is None:
-        value = get(pod, "securityContext", key)
-    return value
+def _shown(value: Any) -> str:
+    """A value the way the manifest spells it (`false`, not `False`)."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
-def _per_container(resource: Resource, test: Callable[[Container, Any], Iterator[Finding]]) -> Iterator[Finding]:
+def _per_container(
+    resource: Resource, test: Callable[[Container, Any], Iterator[Finding]], *, ephemeral: bool = True
+) -> Iterator[Finding]:
     pod = pod_spec(resource)
     if pod is UNKNOWN:
         yield unknown(pod_spec_path(resource))
         return
-    for container in containers(resource):
+    for container in containers(resource, ephemeral=ephemeral):
         if isinstance(container, str):
             yield unknown(container)
         else:
             yield from test(container, pod)
 
 
+def _pod_non_root(resource: Resource, pod: Any) -> Iterator[Finding]:
+    """The pod-level settings, each reported once: a container that inherits them adds nothing."""
+    base = f"{pod_spec_path(resource)}.securityContext"
+    user = get(pod, "securityContext", "runAsUser")
+    if user is UNKNOWN:
+        yield replace(unknown(f"{base}.runAsUser"), standard=NON_ROOT_USER)
+    elif user == 0:
+        yield Finding(f"{base}.runAsUser is 0 (root); set a non-zero UID", standard=NON_ROOT_USER)
+    non_root = get(pod, "securityContext", "runAsNonRoot")
+    if non_root is UNKNOWN:
+        yield replace(unknown(f"{base}.runAsNonRoot"), standard=NON_ROOT)
+    elif non_root is not None and non_root is not True:
+        yield Finding(f"{base}.runAsNonRoot is {_shown(non_root)}; set it to true", standard=NON_ROOT)
+
+
 def check_non_root(resource: Resource, options: Options) -> Iterator[Finding]:
+    pod = pod_spec(resource)
+    if pod is not UNKNOWN:
+        yield from _pod_non_root(resource, pod)
+    pod_non_root = get(pod, "securityContext", "runAsNonRoot")
+
     def test(container: Container, pod: Any) -> Iterator[Finding]:
-        non_root = _effective(container, pod, "runAsNonRoot")
-        user = _effective(container, pod, "runAsUser")
-        if non_root is UNKNOWN or user is UNKNOWN:
-            yield unknown(f"{container.path}.securityContext.runAsNonRoot")
+        user = get(container.spec, "securityContext", "runAsUser")
+        if user is UNKNOWN:
+            yield replace(unknown(f"{container.path}.securityContext.runAsUser"), standard=NON_ROOT_USER)
         elif user == 0:
-            yield Finding(f"container {container.name!r} runs as user 0; set runAsUser to a non-zero UID")
-        elif non_root is not True:
+            yield Finding(
+                f"container {container.name!r} ({container.path}) runs as user 0; set runAsUser to a non-zero UID",
+                standard=NON_ROOT_USER,
+            )
+        non_root = get(container.spec, "securityContext", "runAsNonRoot")
+        if non_root is UNKNOWN:
+            yield replace(unknown(f"{container.path}.securityContext.runAsNonRoot"), standard=NON_ROOT)
+        elif non_root is not None and non_root is not True:
+            yield Finding(
+                f"container {container.name!r} ({container.path}) sets runAsNonRoot: {_shown(non_root)}; "
+                "set it to true",
+                standard=NON_ROOT,
+            )
+        elif non_root is None and not any(pod_non_root is value for value in (True, False, UNKNOWN)):
+            # Unset here and on the pod (a pod-level false or unknown is reported once, above).
             yield Finding(
                 f"container {container.name!r} ({container.path}) does not set runAsNonRoot: true "
-                "(in its or the pod's securityContext)"
+                "(in its or the pod's securityContext)",
+                standard=NON_ROOT,
             )
 
     yield from _per_container(resource, test)
 
 
-def _container_flag(key: str, wanted: bool, fix: str) -> Callable[[Resource, Options], Iterator[Finding]]:
+def _container_flag(
+    key: str, wanted: bool, fix: str, *, ephemeral: bool = True
+) -> Callable[[Resource, Options], Iterator[Finding]]:
     def check(resource: Resource, options: Options) -> Iterator[Finding]:
         def test(container: Container, pod: Any) -> Iterator[Finding]:
             value = get(container.spec, "securityContext", key)
@@ -66,7 +129,7 @@ def _container_flag(key: str, wanted: bool, fix: str) -> Callable[[Resource, Opt
             elif value is not wanted:
                 yield Finding(f"container {container.name!r} ({container.path}): {fix}")
 
-        yield from _per_container(resource, test)
+        yield from _per_container(resource, test, ephemeral=ephemeral)
 
     return check
 
@@ -98,31 +161,50 @@ def check_capabilities(resource: Resource, options: Options) -> Iterator[Finding
         elif "ALL" not in drop:
             yield Finding(
                 f"container {container.name!r} ({container.path}) does not drop ALL capabilities; "
-                "add capabilities.drop: [ALL]"
+                "add capabilities.drop: [ALL]",
+                standard=RESTRICTED_CAPABILITIES,
             )
         if UNKNOWN in add:
             yield unknown(f"{container.path}.securityContext.capabilities.add")
-        dangerous = sorted({str(cap) for cap in add if cap is not UNKNOWN} - SAFE_ADDED_CAPABILITIES)
+        added = {str(cap) for cap in add if cap is not UNKNOWN}
+        dangerous = sorted(added - SAFE_ADDED_CAPABILITIES)
         if dangerous:
+            # Beyond Baseline's list it breaks both profiles (the rule's own standard).
+            narrower = RESTRICTED_CAPABILITIES if added <= BASELINE_ADDED_CAPABILITIES else ""
             yield Finding(
                 f"container {container.name!r} ({container.path}) adds capabilities {', '.join(dangerous)}; "
-                "only NET_BIND_SERVICE may be added"
+                "only NET_BIND_SERVICE may be added",
+                standard=narrower,
             )
 
     yield from _per_container(resource, test)
 
 
 def check_seccomp(resource: Resource, options: Options) -> Iterator[Finding]:
+    """Restricted wants a profile for every container (its own or the pod's); Baseline forbids
+    `Unconfined` anywhere, the pod's too when every container sets its own."""
+    pod = pod_spec(resource)
+    pod_kind = get(pod, "securityContext", "seccompProfile", "type")
+    pod_path = f"{pod_spec_path(resource)}.securityContext.seccompProfile.type"
+    if pod is not UNKNOWN:
+        if pod_kind is UNKNOWN:
+            yield unknown(pod_path)
+        elif pod_kind is not None and pod_kind not in SECCOMP_PROFILES:
+            yield Finding(f"{pod_path} is {pod_kind!r}; set it to RuntimeDefault (or Localhost)")
+
     def test(container: Container, pod: Any) -> Iterator[Finding]:
         kind = get(container.spec, "securityContext", "seccompProfile", "type")
-        if kind is None:
-            kind = get(pod, "securityContext", "seccompProfile", "type")
         if kind is UNKNOWN:
             yield unknown(f"{container.path}.securityContext.seccompProfile")
-        elif kind not in ("RuntimeDefault", "Localhost"):
-            shown = "none" if kind is None else repr(kind)
+        elif kind is None and pod_kind is None:
             yield Finding(
-                f"container {container.name!r} ({container.path}) has seccomp profile {shown}; "
+                f"container {container.name!r} ({container.path}) has seccomp profile none; "
+                "set seccompProfile.type: RuntimeDefault on the pod or container",
+                standard=RESTRICTED_SECCOMP,
+            )
+        elif kind is not None and kind not in SECCOMP_PROFILES:
+            yield Finding(
+                f"container {container.name!r} ({container.path}) has seccomp profile {kind!r}; "
                 "set seccompProfile.type: RuntimeDefault on the pod or container"
             )
 
@@ -168,6 +250,7 @@ RULES = [
         enforcement="mandatory",
         check=check_non_root,
         types=WORKLOADS,
+        standard="Pod Security Standards Restricted: Running as Non-root, Running as Non-root user",
     ),
     Rule(
         name="no-privileged",
@@ -177,6 +260,7 @@ RULES = [
         enforcement="mandatory",
         check=check_no_privileged,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline: Privileged Containers",
     ),
     Rule(
         name="no-privilege-escalation",
@@ -186,6 +270,7 @@ RULES = [
         enforcement="mandatory",
         check=_container_flag("allowPrivilegeEscalation", False, "set securityContext.allowPrivilegeEscalation: false"),
         types=WORKLOADS,
+        standard="Pod Security Standards Restricted: Privilege Escalation",
     ),
     Rule(
         name="read-only-root-filesystem",
@@ -193,7 +278,10 @@ RULES = [
         fix="Set `readOnlyRootFilesystem: true`; mount an emptyDir where the app writes.",
         description="Containers mount their root filesystem read-only (write to emptyDir volumes).",
         enforcement="mandatory",
-        check=_container_flag("readOnlyRootFilesystem", True, "set securityContext.readOnlyRootFilesystem: true"),
+        # Not a Pod Security control: a debug (ephemeral) container may well need to write.
+        check=_container_flag(
+            "readOnlyRootFilesystem", True, "set securityContext.readOnlyRootFilesystem: true", ephemeral=False
+        ),
         types=WORKLOADS,
     ),
     Rule(
@@ -204,6 +292,7 @@ RULES = [
         enforcement="mandatory",
         check=check_capabilities,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline and Restricted: Capabilities",
     ),
     Rule(
         name="seccomp-profile",
@@ -213,6 +302,7 @@ RULES = [
         enforcement="mandatory",
         check=check_seccomp,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline and Restricted: Seccomp",
     ),
     Rule(
         name="default-proc-mount",
@@ -222,6 +312,7 @@ RULES = [
         enforcement="mandatory",
         check=check_proc_mount,
         types=WORKLOADS,
+        standard="Pod Security Standards Baseline: /proc Mount Type",
     ),
     Rule(
         name="no-service-account-token",

@@ -69,7 +69,7 @@ def containers(resource: Resource, *, ephemeral: bool = False) -> Iterator[Conta
     if spec is UNKNOWN:
         yield base
         return
-    lists = (("initContainers", True), ("containers", False))
+    lists: tuple[tuple[str, bool], ...] = (("initContainers", True), ("containers", False))
     if ephemeral:
         lists += (("ephemeralContainers", False),)
     for key, init in lists:

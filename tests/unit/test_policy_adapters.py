@@ -166,7 +166,7 @@ def test_sdk_resource_policy_validates_without_a_server() -> None:
     assert bad.calls == [
         (
             "Deployment/shop/api: container 'api' (spec.template.spec.containers[0]) is privileged; "
-            "remove privileged: true",
+            "remove privileged: true (Pod Security Standards Baseline: Privileged Containers)",
             None,
         )
     ]
@@ -186,7 +186,8 @@ def test_sdk_policy_unknown_field_does_not_hide_a_known_violation() -> None:
     _policy("unchecked-during-preview").validate(_stack_args([resource]), unchecked_stack)
 
     assert [m for m, _ in privileged.calls] == [
-        "Deployment/shop/api: container 'api' (spec.template.spec.containers[0]) is privileged; remove privileged: true"
+        "Deployment/shop/api: container 'api' (spec.template.spec.containers[0]) is privileged; "
+        "remove privileged: true (Pod Security Standards Baseline: Privileged Containers)"
     ]
     assert tag.calls == []  # unknown, so not a violation of the (mandatory) rule itself...
     named = sorted(m.split(":")[0] for m, _ in unchecked_stack.calls)  # ...but named, advisory

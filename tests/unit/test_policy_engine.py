@@ -56,6 +56,7 @@ from tests.unit.test_policy_kinds import CASES as KIND_CASES
 from tests.unit.test_policy_metadata import CASES as METADATA_CASES
 from tests.unit.test_policy_networking import CASES as NETWORKING_CASES
 from tests.unit.test_policy_plaintext_secrets import CASES as PLAINTEXT_SECRET_CASES
+from tests.unit.test_policy_pod_security import CASES as POD_SECURITY_CASES
 from tests.unit.test_policy_rbac import CASES as RBAC_CASES
 from tests.unit.test_policy_relations import CASES as RELATION_CASES
 from tests.unit.test_policy_scaling import CASES as SCALING_CASES
@@ -128,7 +129,10 @@ def test_pod_level_settings_are_read_at_each_kinds_path(kind: str) -> None:
     resource = workload(kind, spec=pod)
     base = ".".join(str(part) for part in POD_PATHS[kind])
     assert [(v.policy, v.message) for v in run([resource])] == [
-        ("no-host-namespaces", f"{base}.hostNetwork is true; remove it")
+        (
+            "no-host-namespaces",
+            f"{base}.hostNetwork is true; remove it (Pod Security Standards Baseline: Host Namespaces)",
+        )
     ]
 
 
@@ -299,6 +303,7 @@ RESOURCE_CASES = [
     *CONTAINER_CASES,
     *SECURITY_CONTEXT_CASES,
     *HOST_ACCESS_CASES,
+    *POD_SECURITY_CASES,
     *NETWORKING_CASES,
     *METADATA_CASES,
     *PLAINTEXT_SECRET_CASES,
@@ -354,9 +359,8 @@ def test_unknowns_do_not_hide_known_violations() -> None:
         (
             "run-as-non-root",
             "advisory",
-            UNCHECKED_PREFIX
-            + "spec.template.spec.containers[0].securityContext.runAsNonRoot is not known during preview; "
-            "it is checked again on update",
+            UNCHECKED_PREFIX + "spec.template.spec.securityContext.runAsUser is not known during preview; "
+            "it is checked again on update (Pod Security Standards Restricted: Running as Non-root user)",
         ),
     ]
     assert all(v.resource == "Deployment/shop/api" for v in violations)

@@ -79,7 +79,7 @@ CASES = [
         "host-port",
         deployment,
         (((*C0, "ports", 0, "hostPort"), 8080),),
-        "container 'api' binds hostPort 8080",
+        "container 'api' (spec.template.spec.containers[0].ports[0]) binds hostPort 8080",
     ),
 ]
 

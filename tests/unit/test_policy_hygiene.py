@@ -115,7 +115,11 @@ CASES = [
         "no-deprecated-pod-fields",
         "git-repo",
         deployment,
-        (((*POD, "volumes"), [{"name": "src", "gitRepo": {"repository": "https://git.example/app.git"}}]),),
+        (
+            ((*POD, "volumes"), [{"name": "src", "gitRepo": {"repository": "https://git.example/app.git"}}]),
+            # A gitRepo volume also breaks pss-volume-types (mandatory); exempted, the advisory still shows.
+            (("metadata", "annotations"), {EXEMPT_ANNOTATION: "pss-volume-types: migrating to a git-sync sidecar"}),
+        ),
         "spec.template.spec.volumes[0].gitRepo is deprecated; use an emptyDir volume that an init container "
         "clones into",
         enforcement="advisory",

@@ -70,14 +70,31 @@ CASES = [
         "pod-allows-root",
         deployment,
         (((*POD, "securityContext", "runAsNonRoot"), False),),
-        "does not set runAsNonRoot: true",
+        "spec.template.spec.securityContext.runAsNonRoot is false; set it to true "
+        "(Pod Security Standards Restricted: Running as Non-root)",
+    ),
+    # The pod's own false or UID 0 breaks the standard even when every container overrides it.
+    Case(
+        "run-as-non-root",
+        "pod-false-containers-true",
+        deployment,
+        (((*POD, "securityContext", "runAsNonRoot"), False), ((*SC, "runAsNonRoot"), True)),
+        "spec.template.spec.securityContext.runAsNonRoot is false; set it to true",
+    ),
+    Case(
+        "run-as-non-root",
+        "pod-uid-0-containers-override",
+        deployment,
+        (((*POD, "securityContext", "runAsUser"), 0), ((*SC, "runAsUser"), 10001)),
+        "spec.template.spec.securityContext.runAsUser is 0 (root); set a non-zero UID "
+        "(Pod Security Standards Restricted: Running as Non-root user)",
     ),
     Case(
         "run-as-non-root",
         "container-overrides-pod",
         deployment,
         (((*SC, "runAsNonRoot"), False),),
-        "does not set runAsNonRoot: true",
+        "container 'api' (spec.template.spec.containers[0]) sets runAsNonRoot: false; set it to true",
     ),
     Case("no-privileged", "privileged", deployment, (((*SC, "privileged"), True),), "is privileged"),
     Case(
@@ -106,28 +123,59 @@ CASES = [
         "drops-nothing",
         deployment,
         (((*SC, "capabilities"), {"drop": ["NET_RAW"]}),),
-        "does not drop ALL capabilities",
+        "does not drop ALL capabilities; add capabilities.drop: [ALL] "
+        "(Pod Security Standards Restricted: Capabilities)",
     ),
     Case(
         "drop-all-capabilities",
         "adds-sys-admin",
         deployment,
         (((*SC, "capabilities", "add"), ["SYS_ADMIN", "NET_BIND_SERVICE"]),),
-        "adds capabilities SYS_ADMIN;",
+        "adds capabilities SYS_ADMIN; only NET_BIND_SERVICE may be added "
+        "(Pod Security Standards Baseline and Restricted: Capabilities)",
+    ),
+    # CHOWN is in Baseline's list: only Restricted is broken.
+    Case(
+        "drop-all-capabilities",
+        "adds-chown",
+        deployment,
+        (((*SC, "capabilities", "add"), ["CHOWN"]),),
+        "adds capabilities CHOWN; only NET_BIND_SERVICE may be added (Pod Security Standards Restricted: Capabilities)",
     ),
     Case(
         "seccomp-profile",
         "unconfined",
         deployment,
         (((*POD, "securityContext", "seccompProfile", "type"), "Unconfined"),),
-        "has seccomp profile 'Unconfined'",
+        "spec.template.spec.securityContext.seccompProfile.type is 'Unconfined'; set it to RuntimeDefault "
+        "(or Localhost) (Pod Security Standards Baseline and Restricted: Seccomp)",
+    ),
+    Case(
+        "seccomp-profile",
+        "pod-unconfined-containers-override",
+        deployment,
+        (
+            ((*POD, "securityContext", "seccompProfile", "type"), "Unconfined"),
+            ((*SC, "seccompProfile"), {"type": "RuntimeDefault"}),
+        ),
+        "spec.template.spec.securityContext.seccompProfile.type is 'Unconfined'",
+    ),
+    Case(
+        "seccomp-profile",
+        "container-unconfined",
+        deployment,
+        (((*SC, "seccompProfile"), {"type": "Unconfined"}),),
+        "container 'api' (spec.template.spec.containers[0]) has seccomp profile 'Unconfined'; "
+        "set seccompProfile.type: RuntimeDefault on the pod or container "
+        "(Pod Security Standards Baseline and Restricted: Seccomp)",
     ),
     Case(
         "seccomp-profile",
         "unset",
         deployment,
         (((*POD, "securityContext", "seccompProfile"), DELETE),),
-        "has seccomp profile none",
+        "has seccomp profile none; set seccompProfile.type: RuntimeDefault on the pod or container "
+        "(Pod Security Standards Restricted: Seccomp)",
     ),
     Case(
         "default-proc-mount", "unmasked", deployment, (((*SC, "procMount"), "Unmasked"),), "uses procMount 'Unmasked'"
