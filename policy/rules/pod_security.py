@@ -122,6 +122,9 @@ def check_selinux(resource: Resource, options: Options) -> Iterator[Finding]:
             continue
         path, value = context
         options_path = f"{path}.seLinuxOptions"
+        if get(value, "seLinuxOptions") is UNKNOWN:
+            yield unknown(options_path)
+            continue
         kind = get(value, "seLinuxOptions", "type")
         if kind is UNKNOWN:
             yield unknown(f"{options_path}.type")
@@ -174,8 +177,8 @@ def _volume_problem(path: str, volume: Any) -> Finding | None:
     if any(sources[kind] is UNKNOWN for kind in kinds):
         return unknown(f"{path}.{kinds[0]}")
     return Finding(
-        f"volume {name!r} ({path}) is a {', '.join(kinds)} volume; use a persistentVolumeClaim (with a "
-        "PersistentVolume of that type), csi, an emptyDir, a configMap, a secret or a projected volume"
+        f"volume {name!r} ({path}) is of type {', '.join(kinds)}; use a persistentVolumeClaim (bound to a "
+        "PersistentVolume of that type), csi, emptyDir, configMap, secret, projected, downwardAPI or ephemeral"
     )
 
 
