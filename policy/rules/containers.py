@@ -1,4 +1,5 @@
-"""Container rules: requests and limits everywhere, probes on long-running containers."""
+"""Container rules: requests and limits everywhere, probes on long-running containers, and
+probes that name only ports their container declares."""
 
 from __future__ import annotations
 
@@ -53,6 +54,35 @@ def check_probes(resource: Resource, options: Options) -> Iterator[Finding]:
             )
 
 
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def check_probe_ports(resource: Resource, options: Options) -> Iterator[Finding]:
+    # A named port resolves only against the container's own ports; a name it does not declare
+    # makes the probe fail every time, so the pod never turns ready (or is restarted forever).
+    for container in containers(resource):
+        if isinstance(container, str):
+            yield unknown(container)
+            continue
+        ports = get(container.spec, "ports")
+        if ports is UNKNOWN:
+            yield unknown(f"{container.path}.ports")
+            continue
+        declared = {get(port, "name") for port in ports or []}
+        for probe in PROBES:
+            for handler in ("httpGet", "tcpSocket"):
+                port = get(container.spec, probe, handler, "port")
+                if port is UNKNOWN or UNKNOWN in declared:
+                    yield unknown(f"{container.path}.{probe}.{handler}.port")
+                elif isinstance(port, str) and not port.isdigit() and port not in declared:
+                    named = sorted(str(name) for name in declared if name)
+                    yield Finding(
+                        f"{container.path}.{probe}.{handler}.port names port {port!r}, which container "
+                        f"{container.name!r} does not declare (its named ports: {', '.join(named) or 'none'}); "
+                        "name a port from its ports[], or give the number"
+                    )
+
+
 RULES = [
     Rule(
         name="resource-requests-limits",
@@ -70,6 +100,16 @@ RULES = [
         description="Long-running containers have liveness and readiness probes.",
         enforcement="mandatory",
         check=check_probes,
+        types=WORKLOADS,
+    ),
+    Rule(
+        name="probe-port-declared",
+        why="A probe naming a port its container does not declare fails every time: the pod never turns ready, "
+        "or its liveness probe restarts it forever.",
+        fix="Name a port from the container's `ports[].name`, or give the port number.",
+        description="Probes that name a port (httpGet or tcpSocket) name one their container declares.",
+        enforcement="mandatory",
+        check=check_probe_ports,
         types=WORKLOADS,
     ),
 ]

@@ -1,5 +1,5 @@
-"""The container rules (`policy/rules/containers.py`): resource-requests-limits and
-health-probes. Breaking one field trips exactly that rule, init containers included; probes
+"""The container rules (`policy/rules/containers.py`): resource-requests-limits,
+health-probes and probe-port-declared. Breaking one field trips exactly that rule, init containers included; probes
 are required only of long-running workload kinds.
 """
 
@@ -58,6 +58,22 @@ CASES = [
         (((*C0, "readinessProbe"), DELETE), ((*C0, "livenessProbe"), DELETE)),
         "has no livenessProbe and no readinessProbe",
     ),
+    Case(
+        "probe-port-declared",
+        "renamed-port",  # the port was renamed and the probe still names the old one
+        deployment,
+        (((*C0, "ports"), [{"name": "web", "containerPort": 8080}]),),
+        "spec.template.spec.containers[0].livenessProbe.httpGet.port names port 'http', which container 'api' "
+        "does not declare (its named ports: web)",
+        count=2,  # the liveness and the readiness probe
+    ),
+    Case(
+        "probe-port-declared",
+        "tcp-startup-probe",
+        deployment,
+        (((*C0, "startupProbe"), {"tcpSocket": {"port": "grpc"}}),),
+        "startupProbe.tcpSocket.port names port 'grpc'",
+    ),
 ]
 
 
@@ -78,3 +94,23 @@ def test_probes_are_required_only_of_long_running_kinds(kind: str, expected: lis
     bare = container()
     del bare["livenessProbe"], bare["readinessProbe"]
     assert [v.policy for v in run([workload(kind, spec=pod_spec(bare))])] == expected
+
+
+# --------------------------------------------------------------------------------------
+# probe-port-declared: numbers, and names the container declares, pass.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        {"httpGet": {"path": "/healthz", "port": 8080}},  # a number needs no declaration
+        {"httpGet": {"path": "/healthz", "port": 9090}},  # nor does an undeclared number
+        {"tcpSocket": {"port": "http"}},  # declared
+        {"exec": {"command": ["/bin/true"]}},  # no port at all
+        {"grpc": {"port": 8080}},
+    ],
+    ids=["number", "undeclared-number", "declared-name", "exec", "grpc"],
+)
+def test_probes_with_a_number_or_a_declared_name_pass(probe: dict[str, object]) -> None:
+    assert run([edited(deployment(), ((*C0, "livenessProbe"), probe))]) == []
