@@ -67,7 +67,7 @@ def check_host_process(resource: Resource, options: Options) -> Iterator[Finding
             yield unknown(f"{path}.windowsOptions.hostProcess")
         elif host_process is True:
             yield Finding(
-                f"{path}.windowsOptions.hostProcess is true: the container would run as a process on the "
+                f"{path}.windowsOptions.hostProcess is true: HostProcess containers run as processes on the "
                 "Windows node itself; remove it"
             )
 

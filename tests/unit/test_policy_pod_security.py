@@ -127,8 +127,8 @@ CASES = [
         "pod",
         deployment,
         (((*POD_SC, "windowsOptions"), {"hostProcess": True}),),
-        "spec.template.spec.securityContext.windowsOptions.hostProcess is true: the container would run as a "
-        "process on the Windows node itself; remove it (Pod Security Standards Baseline: HostProcess)",
+        "spec.template.spec.securityContext.windowsOptions.hostProcess is true: HostProcess containers run as "
+        "processes on the Windows node itself; remove it (Pod Security Standards Baseline: HostProcess)",
     ),
     Case(
         "pss-host-process",
@@ -150,7 +150,7 @@ CASES = [
         "pss-host-probes",
         "pre-stop-tcp-host",
         deployment,
-        (((*C0, "lifecycle"), {"preStop": {"tcpSocket": {"port": 5432, "host": "db.internal"}}}),),
+        (((*C0, "lifecycle"), {"preStop": {"tcpSocket": {"port": "http", "host": "db.internal"}}}),),
         "spec.template.spec.containers[0].lifecycle.preStop.tcpSocket.host is 'db.internal'",
     ),
     Case(
