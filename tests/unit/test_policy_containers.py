@@ -63,8 +63,7 @@ CASES = [
         "renamed-port",  # the port was renamed and the probe still names the old one
         deployment,
         (((*C0, "ports"), [{"name": "web", "containerPort": 8080}]),),
-        "spec.template.spec.containers[0].livenessProbe.httpGet.port names port 'http', which container 'api' "
-        "does not declare (its named ports: web)",
+        "Probe.httpGet.port names port 'http', which container 'api' does not declare (its named ports: web)",
         count=2,  # the liveness and the readiness probe
     ),
     Case(
