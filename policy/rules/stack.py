@@ -19,6 +19,7 @@ from policy.rules.relations import build_index, default_deny_namespaces
 from policy.rules.workloads import label_selector_matches, pod_labels, replicas
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+REPLICATED = frozenset({DEPLOYMENT, "kubernetes:apps/v1:StatefulSet"})  # what a budget protects
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 SERVICE = "kubernetes:core/v1:Service"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -53,7 +54,7 @@ def check_pdb_coverage(resources: list[Resource], options: Options) -> Iterator[
     budgets: dict[Any, list[Resource]] = defaultdict(list)
     for budget in (r for r in resources if r.type == PDB):
         budgets[budget.namespace].append(budget)
-    for deployment in (r for r in resources if r.type == DEPLOYMENT):
+    for deployment in (r for r in resources if r.type in REPLICATED):
         count = replicas(deployment)
         if count is UNKNOWN:
             yield _unknown_about(deployment, "spec.replicas")
@@ -178,7 +179,8 @@ RULES = [
         name="pdb-coverage",
         why="Without a budget a drain can evict every replica at once; one allowing none blocks drains.",
         fix="Add a PodDisruptionBudget selecting the pods with `maxUnavailable: 1`.",
-        description="Every Deployment with more than one replica has a PodDisruptionBudget allowing one disruption.",
+        description="Every Deployment and StatefulSet with more than one replica has a PodDisruptionBudget allowing "
+        "one disruption.",
         enforcement="mandatory",
         check=check_pdb_coverage,
         stack=True,

@@ -67,6 +67,13 @@ CASES = [
     ),
     StackCase(
         "pdb-coverage",
+        "stateful-set-without-budget",
+        lambda: [workload("StatefulSet", "db", replicas=3)],
+        "StatefulSet/shop/db",
+        "3 replicas but no PodDisruptionBudget selects its pods",
+    ),
+    StackCase(
+        "pdb-coverage",
         "budget-in-other-namespace",
         lambda: [deployment(replicas=2), pdb(namespace="other")],
         "Deployment/shop/api",
@@ -230,6 +237,8 @@ def test_stack_rule_failing(case: StackCase) -> None:
             ),
         ],
         lambda: [deployment(replicas=1)],  # a single replica needs no budget
+        lambda: [workload("StatefulSet", "db", replicas=3), pdb("db", maxUnavailable=1)],
+        lambda: [workload("DaemonSet", "agent")],  # one pod a node: drains evict it anyway
         lambda: [namespace(), default_deny()],
         lambda: [namespace(), default_deny(policyTypes=["Ingress"]), default_deny_egress()],
         lambda: [deployment(), service()],
@@ -247,6 +256,8 @@ def test_stack_rule_failing(case: StackCase) -> None:
         "min-available-50%",
         "match-expressions",
         "single-replica",
+        "stateful-set-budget",
+        "daemon-set",
         "default-deny",
         "default-deny-a-policy-per-direction",
         "service-selects",
