@@ -13,6 +13,7 @@ from policy.rules import (
     plaintext_secrets,
     pod_security,
     rbac,
+    references,
     relations,
     scaling,
     security_context,
@@ -35,6 +36,7 @@ RULES: list[Rule] = [
     *stack.RULES,
     *rbac.RULES,
     *relations.RULES,
+    *references.RULES,
 ]
 RULE_NAMES = frozenset(rule.name for rule in RULES)
 BY_NAME = {rule.name: rule for rule in RULES}

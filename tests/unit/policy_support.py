@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from policy.rules import relations
+from policy.rules import references, relations
 from policy.rules.engine import evaluate
 from policy.rules.model import Resource, Violation
 from policy.rules.settings import parse_settings
+from policy.rules.workloads import WORKLOADS
 
 NS = "shop"
 PathT = tuple[str | int, ...]
@@ -348,9 +349,14 @@ def run_case(case: Case) -> tuple[Resource, list[Violation]]:
 
 
 def run_variant(base: Callable[[], Resource], edits: tuple[tuple[PathT, Any], ...]) -> list[Violation]:
-    """The violations of a variant (`base()` with `edits`); a Service gets a workload to select."""
+    """The violations of a variant (`base()` with `edits`); a Service gets a workload to select,
+    and a pod the Secrets, ConfigMaps and claims it names."""
     subject = edited(base(), *edits)
     context = [deployment()] if subject.type == TOKENS["Service"] else []
+    for ref in references.references(subject) if subject.type in WORKLOADS else ():
+        if isinstance(ref, references.Reference):
+            meta = {"name": ref.name, "namespace": subject.namespace}
+            context.append(Resource(f"kubernetes:core/v1:{ref.kind}", {"metadata": meta}, str(ref.name)))
     return run([subject, *context])
 
 

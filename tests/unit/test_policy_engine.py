@@ -58,6 +58,7 @@ from tests.unit.test_policy_networking import CASES as NETWORKING_CASES
 from tests.unit.test_policy_plaintext_secrets import CASES as PLAINTEXT_SECRET_CASES
 from tests.unit.test_policy_pod_security import CASES as POD_SECURITY_CASES
 from tests.unit.test_policy_rbac import CASES as RBAC_CASES
+from tests.unit.test_policy_references import CASES as REFERENCE_CASES
 from tests.unit.test_policy_relations import CASES as RELATION_CASES
 from tests.unit.test_policy_scaling import CASES as SCALING_CASES
 from tests.unit.test_policy_security_context import CASES as SECURITY_CONTEXT_CASES
@@ -313,7 +314,16 @@ RESOURCE_CASES = [
 
 def test_every_rule_has_a_failing_case() -> None:
     covered = {
-        case.rule for case in [*RESOURCE_CASES, *STACK_CASES, *RBAC_CASES, *RELATION_CASES, *KIND_CASES, *HYGIENE_CASES]
+        case.rule
+        for case in [
+            *RESOURCE_CASES,
+            *STACK_CASES,
+            *RBAC_CASES,
+            *RELATION_CASES,
+            *REFERENCE_CASES,
+            *KIND_CASES,
+            *HYGIENE_CASES,
+        ]
     }
     assert covered == RULE_NAMES
 
