@@ -4,6 +4,7 @@
 - rbac-binding-role-known: every binding's role can be checked (in the stack, or a known built-in).
 - rbac-no-exec-attach: no role lets a subject exec or attach into pods.
 - rbac-no-escalation-verbs: no role grants escalate, bind or impersonate.
+- rbac-no-node-proxy: no role reaches the kubelet API through nodes/proxy.
 - rbac-no-secret-read: no role reads every Secret of its scope (advisory).
 - rbac-no-workload-create: no role creates pods or what makes pods (advisory).
 
@@ -114,6 +115,12 @@ def grants_escalation(grant: Grant) -> bool:
     return found and (grant.any_name or not ESCALATION_TARGETS.isdisjoint(grant.resource_names))
 
 
+def grants_node_proxy(grant: Grant) -> bool:
+    # The API server proxies nodes/proxy to the kubelet's whole API, /exec and /run included; the
+    # kubelet authorizes those by the verb of the HTTP method alone (get for a WebSocket).
+    return any(grant.allows(verb, "", "nodes/proxy") for verb in ("get", "create", "update", "patch", "delete", "*"))
+
+
 def grants_secret_read(grant: Grant) -> bool:
     return grant.any_name and any(grant.allows(verb, "", "secrets") for verb in READ_VERBS)
 
@@ -194,6 +201,24 @@ RULES = [
             "escalate, bind and impersonate get around RBAC's privilege-escalation checks",
             "remove them, or limit bind and escalate with resourceNames to the roles it may hand out",
             "bind a role without escalate, bind and impersonate",
+        ),
+        stack=True,
+    ),
+    Rule(
+        name="rbac-no-node-proxy",
+        why=(
+            "nodes/proxy reaches the kubelet's API on every node, where exec and run need only that grant: a "
+            "subject holding it runs commands in any pod of the cluster, past admission and audit of pods/exec. "
+            "Mandatory: metrics need nodes/metrics, not the proxy."
+        ),
+        fix="Grant nodes/metrics or nodes/stats for metrics; exempt a break-glass role with the reason.",
+        description="No role grants any verb on nodes/proxy (the kubelet API, exec in any pod included).",
+        enforcement="mandatory",
+        check=_role_rule_check(
+            grants_node_proxy,
+            "nodes/proxy reaches every kubelet's API, exec in any pod of the node included",
+            "grant nodes/metrics or nodes/stats instead",
+            "bind a role without nodes/proxy",
         ),
         stack=True,
     ),

@@ -94,6 +94,10 @@ def levels(resources: list[Resource]) -> dict[str, str]:
 
 # The messages' fixed parts, as a reviewer reads them.
 WILDCARD_FIX = "; bind a role that lists only the verbs, resources and apiGroups it needs"
+NODE_PROXY = (
+    ": nodes/proxy reaches every kubelet's API, exec in any pod of the node included; grant nodes/metrics or "
+    "nodes/stats instead"
+)
 EXEC = ": exec and attach run commands in the pods, with their Secrets and tokens; remove pods/exec and pods/attach"
 ESCALATION = (
     ": escalate, bind and impersonate get around RBAC's privilege-escalation checks; remove them, or limit bind "

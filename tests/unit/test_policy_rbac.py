@@ -20,6 +20,7 @@ from tests.unit.rbac_support import (
     ESCALATION,
     EVERYTHING,
     EXEC,
+    NODE_PROXY,
     RBAC_RULES,
     SECRETS,
     TOKEN,
@@ -76,6 +77,11 @@ CASES = [
                 "rbac-no-escalation-verbs",
                 "ClusterRole/-/everything",
                 'rules[0] grants verbs ["*"] on resources ["*"]' + ESCALATION,
+            ),
+            (
+                "rbac-no-node-proxy",
+                "ClusterRole/-/everything",
+                'rules[0] grants verbs ["*"] on resources ["*"]' + NODE_PROXY,
             ),
             (
                 "rbac-no-secret-read",
@@ -397,6 +403,21 @@ CASES = [
             )
         ],
     ),
+    RbacCase(
+        "rbac-no-node-proxy",
+        "metrics-through-the-proxy",  # an old Prometheus recipe: scrape cAdvisor via nodes/proxy
+        lambda: [
+            cluster_role("scraper", rule(["get", "list", "watch"], ["nodes", "nodes/proxy"])),
+            cluster_binding("scraper", "scraper"),
+        ],
+        [
+            (
+                "rbac-no-node-proxy",
+                "ClusterRole/-/scraper",
+                'rules[0] grants verbs ["get", "list", "watch"] on resources ["nodes", "nodes/proxy"]' + NODE_PROXY,
+            ),
+        ],
+    ),
 ]
 
 
@@ -416,6 +437,7 @@ def test_levels_are_as_documented() -> None:
         "rbac-binding-role-known": "advisory",
         "rbac-no-exec-attach": "mandatory",
         "rbac-no-escalation-verbs": "mandatory",
+        "rbac-no-node-proxy": "mandatory",
         "rbac-no-secret-read": "advisory",
         "rbac-no-workload-create": "advisory",
     }
@@ -425,6 +447,7 @@ def test_levels_are_as_documented() -> None:
         "rbac-binding-role-known": "advisory",
         "rbac-no-exec-attach": "mandatory",
         "rbac-no-escalation-verbs": "mandatory",
+        "rbac-no-node-proxy": "mandatory",
         "rbac-no-secret-read": "advisory",
         "rbac-no-workload-create": "advisory",
     }

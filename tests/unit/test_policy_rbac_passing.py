@@ -52,6 +52,11 @@ LOOK_ALIKES: dict[str, Callable[[], list[Resource]]] = {
         binding("prometheus-discovery", ("Role", "prometheus-discovery"), sa("prometheus", "monitoring")),
     ],
     "logs-not-exec": lambda: [role("log-reader", rule(["get"], ["pods", "pods/log"]))],
+    # what metrics need: the kubelet's metrics endpoints, not its whole API
+    "node-metrics-not-proxy": lambda: [
+        cluster_role("scraper", rule(["get"], ["nodes", "nodes/metrics", "nodes/stats"])),
+        cluster_binding("scraper", "scraper"),
+    ],
     "list-watch-on-exec-is-not-exec": lambda: [role("odd", rule(["list", "watch"], ["pods/exec"]))],
     "exec-in-another-api-group": lambda: [role("odd", rule(["create"], ["pods/exec"], ["apps"]))],
     "configmaps-not-secrets": lambda: [role("config-reader", rule(["get", "list", "watch"], ["configmaps"]))],
@@ -188,6 +193,7 @@ def test_unknown_rules_are_named_and_known_ones_still_checked() -> None:
         ("rbac-no-exec-attach", "advisory", unknown),
         ("rbac-no-exec-attach", "mandatory", 'rules[1] grants verbs ["create"] on resources ["pods/attach"]' + EXEC),
         ("rbac-no-escalation-verbs", "advisory", unknown),
+        ("rbac-no-node-proxy", "advisory", unknown),
         ("rbac-no-secret-read", "advisory", unknown),
         ("rbac-no-workload-create", "advisory", unknown),
     ]
