@@ -1,5 +1,5 @@
-"""Container rules: requests and limits everywhere, probes on long-running containers, and
-probes that name only ports their container declares."""
+"""Container rules: requests and limits everywhere, probes on long-running containers,
+probes that name only ports their container declares, and no env name set twice."""
 
 from __future__ import annotations
 
@@ -83,6 +83,29 @@ def check_probe_ports(resource: Resource, options: Options) -> Iterator[Finding]
                     )
 
 
+def check_duplicate_env(resource: Resource, options: Options) -> Iterator[Finding]:
+    # The kubelet keeps the last of two entries with one name, silently: an override added
+    # at the end hides the value a reviewer reads higher up.
+    for container in containers(resource):
+        if isinstance(container, str):
+            continue  # check_requests_limits names the unknown container
+        env = get(container.spec, "env")
+        if not isinstance(env, list):
+            continue
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(env):
+            name = get(entry, "name")
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                yield Finding(
+                    f"{container.path}.env[{index}] sets {name!r} again (first at env[{seen[name]}]); only the "
+                    "last one counts - keep one"
+                )
+            else:
+                seen[name] = index
+
+
 RULES = [
     Rule(
         name="resource-requests-limits",
@@ -110,6 +133,16 @@ RULES = [
         description="Probes that name a port (httpGet or tcpSocket) name one their container declares.",
         enforcement="mandatory",
         check=check_probe_ports,
+        types=WORKLOADS,
+    ),
+    Rule(
+        name="no-duplicate-env",
+        why="Of two env entries with one name the last wins, silently; the value a reviewer reads may not be the "
+        "one the container gets.",
+        fix="Keep one entry per name.",
+        description="No container sets an env name twice.",
+        enforcement="advisory",
+        check=check_duplicate_env,
         types=WORKLOADS,
     ),
 ]

@@ -1,6 +1,6 @@
-"""The container rules (`policy/rules/containers.py`): resource-requests-limits,
-health-probes and probe-port-declared. Breaking one field trips exactly that rule, init containers included; probes
-are required only of long-running workload kinds.
+"""The container rules (`policy/rules/containers.py`): resource-requests-limits, health-probes,
+probe-port-declared and no-duplicate-env. Breaking one field trips exactly that rule, init
+containers included; probes are required only of long-running workload kinds.
 """
 
 from __future__ import annotations
@@ -73,6 +73,23 @@ CASES = [
         (((*C0, "startupProbe"), {"tcpSocket": {"port": "grpc"}}),),
         "startupProbe.tcpSocket.port names port 'grpc'",
     ),
+    Case(
+        "no-duplicate-env",
+        "override-at-the-end",
+        deployment,
+        (
+            (
+                (*C0, "env"),
+                [
+                    {"name": "LOG_LEVEL", "value": "info"},
+                    {"name": "PORT", "value": "8080"},
+                    {"name": "LOG_LEVEL", "value": "debug"},
+                ],
+            ),
+        ),
+        "spec.template.spec.containers[0].env[2] sets 'LOG_LEVEL' again (first at env[0]); only the last one counts",
+        enforcement="advisory",
+    ),
 ]
 
 
@@ -113,3 +130,12 @@ def test_probes_are_required_only_of_long_running_kinds(kind: str, expected: lis
 )
 def test_probes_with_a_number_or_a_declared_name_pass(probe: dict[str, object]) -> None:
     assert run([edited(deployment(), ((*C0, "livenessProbe"), probe))]) == []
+
+
+def test_one_name_in_two_containers_is_no_duplicate() -> None:
+    env = [{"name": "LOG_LEVEL", "value": "info"}, {"name": "log_level", "value": "debug"}]  # names are case-sensitive
+    sidecar = container("proxy")
+    sidecar["env"] = [{"name": "LOG_LEVEL", "value": "warn"}]
+    main = container()
+    main["env"] = env
+    assert run([workload("Deployment", spec=pod_spec(main, sidecar))]) == []
