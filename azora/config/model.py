@@ -22,6 +22,7 @@ from pydantic import (
 from azora.config.analysis import CheckConfig, ServiceAnalysis, StackAnalysis, reference_problems
 from azora.config.base import COLORS, Color, Model, check_dns_label
 from azora.config.errors import NestedProblems
+from azora.config.images import digest_problems, reference, repository_problem, tag_problems
 from azora.config.sections import (
     ChartSpec,
     IngressConfig,
@@ -37,9 +38,6 @@ Environment = Literal["local", "staging", "production"]
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# An image repository without a tag or digest: registry/path, lower case, no ':' after the last '/'.
-IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 # The longest suffix a service name receives ("-preview"), so derived names stay DNS labels.
 _LONGEST_SUFFIX = len("-preview")
@@ -148,6 +146,11 @@ class ServiceIngress(Model):
 class ServiceConfig(Model):
     image: str = Field(description="Image repository without tag, e.g. ghcr.io/azora/web.")
     versions: dict[Color, str] = Field(description="Image tag per colour: {blue: ..., green: ...}.")
+    digests: dict[str, str] = Field(
+        default_factory=dict,
+        description='Image digest per tag, as the registry reports it ({"2.4.0": sha256:<64 hex>}): a colour '
+        "on a pinned tag runs `image:tag@digest`, any other tag runs by tag.",
+    )
     port: Annotated[int, Field(ge=1, le=65535)] = Field(description="Container port.")
     replicas: Annotated[int, Field(ge=1)] = Field(description="Pods of the active colour.")
     preview_replicas: Annotated[int, Field(ge=0)] | None = Field(
@@ -174,6 +177,11 @@ class ServiceConfig(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Plain environment variables; secrets go in secret config."
     )
+    secrets_as_env: bool = Field(
+        default=False,
+        description="Secrets (DATABASE_URL, ...) are files named by `<NAME>_FILE`; true also passes them as "
+        "env vars, for an app that cannot read files yet (checkov's CKV_K8S_35 is then skipped, saying so).",
+    )
     ingress: ServiceIngress | None = Field(default=None, description="Expose through the ingress controller.")
     talks_to: list[str] = Field(
         default_factory=list,
@@ -187,10 +195,9 @@ class ServiceConfig(Model):
     @field_validator("image")
     @classmethod
     def _image_repository(cls, image: str) -> str:
-        if "@" in image or ":" in image.rsplit("/", 1)[-1]:
-            raise ValueError(f"must be a repository without tag or digest (versions go in `versions`), got {image!r}")
-        if not IMAGE_REPOSITORY.match(image):
-            raise ValueError(f"is not a valid image repository: {image!r}")
+        problem = repository_problem(image)
+        if problem:
+            raise ValueError(problem)
         return image
 
     @field_validator("versions")
@@ -198,14 +205,18 @@ class ServiceConfig(Model):
     def _versions_are_tags(cls, versions: dict[Color, str]) -> dict[Color, str]:
         if not versions:
             raise ValueError("needs a version for at least one colour")
-        problems: list[tuple[tuple[str | int, ...], str]] = [
-            ((color,), f"is not a valid image tag: {tag!r}")
-            for color, tag in versions.items()
-            if not IMAGE_TAG.match(tag)
-        ]
+        problems = tag_problems(versions)
         if problems:
             raise NestedProblems(problems)
         return versions
+
+    @field_validator("digests")
+    @classmethod
+    def _digests_pin_tags(cls, digests: dict[str, str]) -> dict[str, str]:
+        problems = digest_problems(digests)
+        if problems:
+            raise NestedProblems(problems)
+        return digests
 
     @field_validator("health_path")
     @classmethod
@@ -223,6 +234,11 @@ class ServiceConfig(Model):
         if problems:
             raise NestedProblems(problems)
         return env
+
+    def image_for(self, color: Color) -> str:
+        """The image reference a colour runs: `image:tag`, with `@digest` when `digests` pins its tag."""
+        tag = self.versions[color]
+        return reference(self.image, tag, self.digests.get(tag))
 
 
 # ----------------------------------------------------------------------------- the stack

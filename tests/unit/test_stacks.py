@@ -318,13 +318,11 @@ def test_secrets_stay_secret() -> None:
     assert payment == {"DATABASE_URL": secret_for("postgresqlUrl"), "SENTRY_DSN": secret_for("sentryDsn")}
     prometheus = next(r for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.name == "monitoring-prometheus-chart")
     assert _is_secret(prometheus.inputs["values"])
-    # The pods read secrets by reference, never by value.
+    # The pods read secrets from files of the mounted Secret, never by value (tests/unit/test_checkov_skips.py).
     env = _containers(run.named(DEPLOYMENT, "payment-blue"))[0]["env"]
     by_name = {item["name"]: item for item in env}
-    assert by_name["DATABASE_URL"] == {
-        "name": "DATABASE_URL",
-        "valueFrom": {"secretKeyRef": {"name": "payment-secrets", "key": "DATABASE_URL"}},
-    }
+    assert by_name["DATABASE_URL_FILE"] == {"name": "DATABASE_URL_FILE", "value": "/var/run/secrets/azora/DATABASE_URL"}
+    assert "DATABASE_URL" not in by_name
 
 
 def test_in_cluster_database_password_is_generated_and_secret() -> None:
