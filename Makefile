@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup tools test unit lint up check-config docs
+.PHONY: setup tools checkov test unit lint up check-config docs
 
 $(BIN)/azora: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,22 @@ $(BIN)/azora: pyproject.toml
 setup: $(BIN)/azora
 
 # The Pulumi CLI and plugins, and the embedded cluster's binaries: built once from Go modules
-# into ~/.cache/azora/toolchain (a cache hit takes a second).
-tools: setup
+# into ~/.cache/azora/toolchain (a cache hit takes a second); and checkov.
+tools: setup checkov
 	$(BIN)/azora tools install --with cluster
+
+# checkov, the independent scanner the integration suite runs on the rendered production stack
+# (tests/integration/test_checkov.py), in a virtualenv of its own, so its ~95 pinned packages
+# never move the project's. Installed again only when its pins change (about 40 s cold).
+CHECKOV_PINS := tests/integration/checkov-requirements.txt
+CHECKOV_VENV := $(VENV)/tools/checkov
+
+$(CHECKOV_VENV)/bin/checkov: $(CHECKOV_PINS)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(CHECKOV_PINS)
+	@touch $@
+
+checkov: $(CHECKOV_VENV)/bin/checkov
 
 # The unit gate: tests/unit (mocks only: no engine, cluster, browser or fixed port), spread over
 # the CPUs by pytest-xdist, a test file per worker at a time (its tests in their order); the
