@@ -10,6 +10,7 @@ the repository; everything built goes to a versioned cache outside it::
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,3 +38,13 @@ def cache_root(env: Mapping[str, str] | None = None) -> Path:
 def toolchain_dir(pins: Pins, env: Mapping[str, str] | None = None) -> Path:
     """``<cache root>/toolchain/<tag>`` for these pins."""
     return cache_root(env) / "toolchain" / pins.tag()
+
+
+CHECKOV_PINS = REPO_ROOT / "tests" / "integration" / "checkov-requirements.txt"
+
+
+def checkov_dir(env: Mapping[str, str] | None = None, pins: Path = CHECKOV_PINS) -> Path:
+    """``<cache root>/checkov/<first 12 hex of the pins' sha256>``: the virtualenv `make checkov`
+    makes for the pinned checkov. Outside the checkout, so a fresh clone reuses it; a new pin
+    gets a new directory. The Makefile computes the same path with sha256sum."""
+    return cache_root(env) / "checkov" / hashlib.sha256(pins.read_bytes()).hexdigest()[:12]

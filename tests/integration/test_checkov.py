@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from azora.toolchain import Toolchain
+from azora.toolchain.paths import checkov_dir
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 AZORA = Path(sys.executable).parent / "azora"
-CHECKOV = ROOT / ".venv" / "tools" / "checkov" / "bin" / "checkov"
+CHECKOV = checkov_dir() / "bin" / "checkov"
 PINS = Path(__file__).with_name("checkov-requirements.txt")
 SERVICES = ["web", "api-gateway", "auth", "education", "payment", "marketplace"]
 # The differences the README explains (its checkov paragraph), and no others: a tag without a
@@ -46,7 +47,7 @@ def checkov() -> Path:
     wanted = _pinned_version()
     install = "make checkov (make tools and .ci/run do)"
     if not CHECKOV.exists():
-        pytest.fail(f"checkov {wanted} is not installed at {CHECKOV.relative_to(ROOT)}: run `{install}`")
+        pytest.fail(f"checkov {wanted} is not installed at {CHECKOV}: run `{install}`")
     found = subprocess.run([str(CHECKOV), "--version"], capture_output=True, text=True, timeout=120, check=False)
     if found.stdout.strip() != wanted:
         pytest.fail(
