@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,21 +63,40 @@ class Project:
         return document["spec"]["selector"]["azora.io/color"]
 
 
-@pytest.fixture
-def project(toolchain: Toolchain, tmp_path: Path) -> Iterator[Project]:
-    manifests = tmp_path / "manifests"
+@pytest.fixture(scope="module")
+def released(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Path]]:
+    """The scratch stack after its first update (`release v1`), and a copy of its files (project,
+    file backend, rendered manifests) taken then. Each test starts from that copy: the first
+    update is made once, not once a test."""
+    base = tmp_path_factory.mktemp("release")
+    manifests = base / "manifests"
 
     def edit(azora: dict[str, Any]) -> None:
         azora["renderDir"] = str(manifests)
         azora["skipCharts"] = True
 
-    with ScratchStack("staging", toolchain, edit=edit) as scratch:
-        yield Project(scratch, manifests)
+    (base / "scratch").mkdir()
+    with ScratchStack("staging", toolchain, edit=edit, root=base / "scratch") as scratch:
+        project = Project(scratch, manifests)
+        first = project.azora("up", "--stack", "staging", "--yes", "--message", "release v1")
+        assert first.returncode == 0, first.stderr
+        snapshot = base / "after-release-v1"
+        shutil.copytree(scratch.root, snapshot / "scratch", symlinks=True)
+        shutil.copytree(manifests, snapshot / "manifests", symlinks=True)
+        yield project, snapshot
+
+
+@pytest.fixture
+def project(released: tuple[Project, Path]) -> Project:
+    """The stack as its first update left it, whatever the test before did to it."""
+    project, snapshot = released
+    for path, saved in ((project.scratch.root, snapshot / "scratch"), (project.manifests, snapshot / "manifests")):
+        shutil.rmtree(path)
+        shutil.copytree(saved, path, symlinks=True)
+    return project
 
 
 def test_deploy_promote_then_rollback_restores_the_first_release(project: Project) -> None:
-    first = project.azora("up", "--stack", "staging", "--yes", "--message", "release v1")
-    assert first.returncode == 0, first.stderr
     v1_config = project.scratch.azora_config()["services"]
     v1_manifests = project.rendered()
 
@@ -150,7 +170,6 @@ def test_deploy_promote_then_rollback_restores_the_first_release(project: Projec
 
 
 def test_promote_switches_back_when_the_post_promotion_smoke_fails(project: Project) -> None:
-    assert project.azora("up", "--stack", "staging", "--yes").returncode == 0
     deployed = project.azora(
         "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
     )
@@ -177,14 +196,12 @@ def test_promote_switches_back_when_the_post_promotion_smoke_fails(project: Proj
 
 
 def test_rollback_refuses_an_update_that_does_not_exist(project: Project) -> None:
-    assert project.azora("up", "--stack", "staging", "--yes").returncode == 0
     refused = project.azora("rollback", "--stack", "staging", "--to-version", "7", "--yes")
     assert refused.returncode == 2
     assert "has no update 7 (updates: 1)" in refused.stderr
 
 
 def test_a_rollback_whose_update_fails_leaves_the_stack_file_as_it_was(project: Project) -> None:
-    assert project.azora("up", "--stack", "staging", "--yes", "--message", "release v1").returncode == 0
     v1_config = project.scratch.azora_config()["services"]
     deployed = project.azora(
         "deploy", "--stack", "staging", "--service", "payment", "--version", "2.1.0", "--yes", "--no-smoke"
@@ -214,7 +231,6 @@ def test_a_rollback_whose_update_fails_leaves_the_stack_file_as_it_was(project: 
 
 
 def test_azora_up_repairs_a_metadata_file_a_killed_update_cut_short(project: Project) -> None:
-    assert project.azora("up", "--stack", "staging", "--yes", "--message", "release v1").returncode == 0
     state = project.scratch.backend_dir / ".pulumi"
     sidecar = state / "stacks" / "azora-platform" / "staging.json.attrs"
     assert json.loads(sidecar.read_text())  # the engine wrote one with the checkpoint

@@ -182,10 +182,18 @@ class LiveProject:
         return {"services": config["services"], "status": config.get("status", {})}
 
 
-def make_project(toolchain: Toolchain, layout: Layout, namespace: str) -> LiveProject:
+def make_project(
+    toolchain: Toolchain, layout: Layout, namespace: str, services: tuple[str, ...] | None = None
+) -> LiveProject:
+    """A scratch copy of the local stack in `namespace`; with `services`, only those services
+    (and the platform around them: namespaces, policies, monitoring)."""
+
     def target(azora: dict[str, Any]) -> None:
         azora["kubeconfig"] = str(layout.kubeconfig)
         azora["namespace"] = namespace
+        if services is not None:
+            azora["services"] = {name: azora["services"][name] for name in services}
+            azora["status"] = {name: azora["status"][name] for name in services}
 
     return LiveProject(ScratchStack("local", toolchain, edit=target), layout, namespace)
 
@@ -194,9 +202,10 @@ def make_project(toolchain: Toolchain, layout: Layout, namespace: str) -> LivePr
 def fresh_project(
     live_toolchain: Toolchain, live_cluster: Layout, request: pytest.FixtureRequest
 ) -> Iterator[LiveProject]:
-    """A local stack nothing has been applied to yet, in a namespace of its own."""
+    """A local stack of one service (payment) nothing has been applied to yet, in a namespace of
+    its own."""
     name = request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
-    project = make_project(live_toolchain, live_cluster, f"live-{name}")
+    project = make_project(live_toolchain, live_cluster, f"live-{name}", services=("payment",))
     try:
         yield project
     finally:

@@ -2,7 +2,8 @@
 no drift, smoke against the deployed pods, a blue/green switch and a rollback that fail no
 request and cut from one version to the other once, a release returning 5xx that promote
 switches back, a release that never turns ready and fails its deploy while the old one keeps
-serving, and a rollback from stack history.
+serving, a rollback from stack history, and a release the API server refuses (an admission
+policy), which changes nothing.
 
 The load goes through the active Service's ClusterIP (kube-proxy), 60 requests a second, each on
 a new connection (azora.traffic), and records the version that answered each one.
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -274,7 +276,7 @@ def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps
     project: LiveProject,
 ) -> None:
     services = project.scratch.azora_config()["services"]
-    services["education"]["progressDeadlineSeconds"] = 20
+    services["education"]["progressDeadlineSeconds"] = 10  # the least the config allows
     project.scratch.set_azora("services", services)
     applied = project.azora("up", "--stack", "local", "--yes")  # a person shortens the deadline first
     assert applied.returncode == 0, applied.stderr
@@ -290,8 +292,88 @@ def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps
     message = " ".join(deployed.stderr.split())
     assert "education-green" in message and "[ProgressDeadlineExceeded]" in message, message
     assert "containers with unready status: [education]" in message
-    assert took < 60, f"the deploy took {took:.0f} s to fail with a 20 s deadline"
+    assert took < 50, f"the deploy took {took:.0f} s to fail with a 10 s deadline"
     assert project.scratch.stack_file.read_text() == before  # the file never claims the failed release
     seen = report("never-ready deploy", samples)
     assert seen["failed"] == 0 and seen["versions"] == ["3.1.0"]
     assert project.pod_colors(project.ready_pods("education")) == {"blue"}
+
+
+# A release the API server refuses: a cluster rule (an admission policy) the stack cannot know.
+POLICY = "azora-live-release-versions"
+
+
+def _admission_policy(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A cluster rule the stack config cannot know: no pre-release version label on Deployments."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": POLICY},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["deployments"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "!object.metadata.labels['app.kubernetes.io/version'].contains('-rc')",
+                    "message": "release candidates are not admitted in this namespace",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": POLICY},
+        "spec": {
+            "policyName": POLICY,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+        },
+    }
+    return policy, binding
+
+
+def test_a_release_the_api_server_refuses_changes_nothing(project: LiveProject) -> None:
+    policy, binding = _admission_policy(project.namespace)
+    base = "/apis/admissionregistration.k8s.io/v1"
+    project.api.create(f"{base}/validatingadmissionpolicies", policy)
+    try:
+        project.api.create(f"{base}/validatingadmissionpolicybindings", binding)
+        time.sleep(2)  # the API server loads new admission policies asynchronously
+        services_before = project.services_config()
+        version = services_before["services"]["marketplace"]["versions"]["green"]
+        green_before = project.deployment("marketplace-green")
+        latest_before = json.loads(project.azora("history", "--stack", "local", "--json").stdout)[0]["version"]
+
+        refused = project.azora(
+            "deploy", "--stack", "local", "--service", "marketplace", "--version", "2.2.0-rc.1", "--yes", "--no-smoke"
+        )
+        assert refused.returncode == 1
+        message = " ".join(refused.stderr.split())
+        assert "the update of local failed (azora deploy marketplace 2.2.0-rc.1 to green (preview))" in message
+        assert "marketplace-green" in message
+        assert "release candidates are not admitted in this namespace" in message
+        assert "Pulumi.local.yaml is unchanged" in message
+
+        assert project.services_config() == services_before
+        green = project.deployment("marketplace-green")
+        assert green["metadata"]["generation"] == green_before["metadata"]["generation"]
+        assert green["spec"]["replicas"] == 0
+        assert green["metadata"]["labels"]["app.kubernetes.io/version"] == version
+        assert project.selector("marketplace")["azora.io/color"] == "blue"
+        history = json.loads(project.azora("history", "--stack", "local", "--json").stdout)
+        assert (history[0]["version"], history[0]["result"]) == (latest_before + 1, "failed")
+        preview = project.azora("preview", "--stack", "local", "--refresh", "--expect-no-changes")
+        assert preview.returncode == 0, preview.stdout + preview.stderr
+    finally:
+        for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
+            project.api.request("DELETE", f"{base}/{plural}/{POLICY}")

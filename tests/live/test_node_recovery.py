@@ -25,25 +25,16 @@ import pytest
 from azora.cluster import processes
 from azora.cluster.layout import Layout
 from azora.cluster.node import NodePaths
-from azora.engine import ScratchStack
 from azora.toolchain import Toolchain
 from azora.traffic import Traffic, fetch, summarize
-from tests.live.conftest import LiveProject, wait_for
+from tests.live.conftest import LiveProject, make_project, wait_for
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")
 def project(live_toolchain: Toolchain, live_cluster: Layout) -> Iterator[LiveProject]:
-    namespace = "live-node-recovery"
-
-    def one_service(azora: dict[str, Any]) -> None:
-        azora["kubeconfig"] = str(live_cluster.kubeconfig)
-        azora["namespace"] = namespace
-        azora["services"] = {"payment": azora["services"]["payment"]}
-        azora["status"] = {"payment": azora["status"]["payment"]}
-
-    live = LiveProject(ScratchStack("local", live_toolchain, edit=one_service), live_cluster, namespace)
+    live = make_project(live_toolchain, live_cluster, "live-node-recovery", services=("payment",))
     try:
         done = live.azora("up", "--stack", "local", "--yes")
         assert done.returncode == 0, done.stderr
