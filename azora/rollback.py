@@ -41,6 +41,13 @@ class HistoryRow:
     verified: list[str] = field(default_factory=list)  # services whose post-promotion gate this update recorded
 
 
+def all_updates(target: Target, show_secrets: bool = False) -> list[auto.UpdateSummary]:
+    """Every update of the stack, newest first. `pulumi stack history` lists 10 unless told
+    otherwise (its --page-size defaults to 10, on file backends and Pulumi Cloud alike); 0 asks
+    for all, and numbering by position needs all."""
+    return target.handle.history(page_size=0, show_secrets=show_secrets)
+
+
 def _numbered(entries: list[auto.UpdateSummary]) -> list[tuple[int, auto.UpdateSummary]]:
     """History entries (newest first) with their update numbers; file backends leave
     `version` empty, so count from the oldest (1) as `pulumi stack history` does."""
@@ -92,7 +99,7 @@ def history(target: Target, limit: int | None = None) -> list[HistoryRow]:
     revision the service's active colour runs (`azora promote`'s `verified` step)."""
     rows = []
     # All entries are read even with a limit: file backends number updates by their position.
-    for number, entry in _numbered(target.handle.history()):
+    for number, entry in _numbered(all_updates(target)):
         rows.append(
             HistoryRow(
                 version=number,
@@ -179,7 +186,7 @@ def plan_rollback(target: Target, to_version: int | None = None, verified: bool 
     differs from the current one. With `verified`: the last update that verified a release
     (history's `verified`), or refuse `to_version` unless it is one. Refuses entries that
     failed or carry no config."""
-    entries = _numbered(target.handle.history(show_secrets=True))
+    entries = _numbered(all_updates(target, show_secrets=True))
     current = dict(target.handle.get_all_config())
     proven = {row.version: row.verified for row in history(target)} if verified else {}
     if to_version is not None:

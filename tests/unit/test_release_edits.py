@@ -39,8 +39,15 @@ class RecordingHandle:
         self.updates.append(message or "")
         return auto.UpResult(stdout="", stderr="", summary=_summary(), outputs={})
 
-    def history(self, show_secrets: bool = False) -> list[auto.UpdateSummary]:
-        return self._history
+    def history(
+        self, page_size: int | None = None, page: int | None = None, show_secrets: bool = False
+    ) -> list[auto.UpdateSummary]:
+        # As `pulumi stack history`: newest first, 10 unless a page size is given (0: all).
+        size = 10 if page_size is None else page_size
+        if size == 0:
+            return self._history
+        start = ((page or 1) - 1) * size
+        return self._history[start : start + size]
 
     def get_all_config(self) -> dict[str, auto.ConfigValue]:
         values = {}

@@ -46,8 +46,15 @@ class FakeHandle:
         self.stack_file = stack_file
         self.writes: list[str] = []
 
-    def history(self, show_secrets: bool = False) -> list[auto.UpdateSummary]:
-        return self._history
+    def history(
+        self, page_size: int | None = None, page: int | None = None, show_secrets: bool = False
+    ) -> list[auto.UpdateSummary]:
+        # As `pulumi stack history`: newest first, 10 unless a page size is given (0: all).
+        size = 10 if page_size is None else page_size
+        if size == 0:
+            return self._history
+        start = ((page or 1) - 1) * size
+        return self._history[start : start + size]
 
     def get_all_config(self) -> dict[str, auto.ConfigValue]:
         document = yaml.safe_load(self.stack_file.read_text())["config"]
@@ -122,3 +129,16 @@ def test_an_entry_the_config_model_no_longer_accepts_is_refused_before_anything_
     ]
     assert path.read_text() == before
     assert target.handle.writes == []
+
+
+def test_a_history_longer_than_a_page_is_numbered_and_rolled_back_in_full(tmp_path: Path) -> None:
+    # `pulumi stack history` lists 10 updates unless asked for all: with 12, a rollback to the
+    # first must still find it, and every update keeps its own number.
+    v2 = {"web": {**SERVICES_V1["web"], "versions": {"blue": "1.0.0", "green": "2.0.0"}, "activeColor": "green"}}
+    steps = [entry(f"azora promote web to green ({n})", {**BASE, "azora:services": v2}) for n in range(11, 1, -1)]
+    history = [*steps, entry("release v1", {**BASE, "azora:services": SERVICES_V1})]
+    target = FileTarget(stack_file(tmp_path, v2), history)
+    assert [row.version for row in rollbacks.history(target)] == list(range(11, 0, -1))
+    plan = rollbacks.plan_rollback(target, to_version=1)
+    assert (plan.version, plan.message) == (1, "release v1")
+    assert rollbacks.history(target, limit=3)[-1].version == 9
