@@ -272,34 +272,8 @@ def test_rollback_from_history_restores_the_first_release_on_the_cluster(project
     assert preview.returncode == 0, preview.stdout + preview.stderr
 
 
-def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps_serving(
-    project: LiveProject,
-) -> None:
-    services = project.scratch.azora_config()["services"]
-    services["education"]["progressDeadlineSeconds"] = 10  # the least the config allows
-    project.scratch.set_azora("services", services)
-    applied = project.azora("up", "--stack", "local", "--yes")  # a person shortens the deadline first
-    assert applied.returncode == 0, applied.stderr
-    before = project.scratch.stack_file.read_text()
-    with Traffic(project.service_url("education"), RATE) as load:
-        started = time.monotonic()
-        deployed = project.azora(
-            "deploy", "--stack", "local", "--service", "education", "--version", "3.2.0-never-ready", "--yes"
-        )
-        took = time.monotonic() - started
-    samples = load.stop()
-    assert deployed.returncode == 1
-    message = " ".join(deployed.stderr.split())
-    assert "education-green" in message and "[ProgressDeadlineExceeded]" in message, message
-    assert "containers with unready status: [education]" in message
-    assert took < 50, f"the deploy took {took:.0f} s to fail with a 10 s deadline"
-    assert project.scratch.stack_file.read_text() == before  # the file never claims the failed release
-    seen = report("never-ready deploy", samples)
-    assert seen["failed"] == 0 and seen["versions"] == ["3.1.0"]
-    assert project.pod_colors(project.ready_pods("education")) == {"blue"}
-
-
 # A release the API server refuses: a cluster rule (an admission policy) the stack cannot know.
+# Before the never-ready release, which leaves its failed Deployment for a later `up` to mend.
 POLICY = "azora-live-release-versions"
 
 
@@ -377,3 +351,30 @@ def test_a_release_the_api_server_refuses_changes_nothing(project: LiveProject) 
     finally:
         for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
             project.api.request("DELETE", f"{base}/{plural}/{POLICY}")
+
+
+def test_a_release_that_never_turns_ready_fails_its_deploy_and_the_old_one_keeps_serving(
+    project: LiveProject,
+) -> None:
+    services = project.scratch.azora_config()["services"]
+    services["education"]["progressDeadlineSeconds"] = 10  # the least the config allows
+    project.scratch.set_azora("services", services)
+    applied = project.azora("up", "--stack", "local", "--yes")  # a person shortens the deadline first
+    assert applied.returncode == 0, applied.stderr
+    before = project.scratch.stack_file.read_text()
+    with Traffic(project.service_url("education"), RATE) as load:
+        started = time.monotonic()
+        deployed = project.azora(
+            "deploy", "--stack", "local", "--service", "education", "--version", "3.2.0-never-ready", "--yes"
+        )
+        took = time.monotonic() - started
+    samples = load.stop()
+    assert deployed.returncode == 1
+    message = " ".join(deployed.stderr.split())
+    assert "education-green" in message and "[ProgressDeadlineExceeded]" in message, message
+    assert "containers with unready status: [education]" in message
+    assert took < 50, f"the deploy took {took:.0f} s to fail with a 10 s deadline"
+    assert project.scratch.stack_file.read_text() == before  # the file never claims the failed release
+    seen = report("never-ready deploy", samples)
+    assert seen["failed"] == 0 and seen["versions"] == ["3.1.0"]
+    assert project.pod_colors(project.ready_pods("education")) == {"blue"}
