@@ -21,6 +21,7 @@ from azora import release
 from azora import rollback as rollbacks
 from azora.engine import StackFileMixin
 from azora.errors import ExitCode
+from tests.unit.history_support import history_page
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -42,12 +43,7 @@ class RecordingHandle:
     def history(
         self, page_size: int | None = None, page: int | None = None, show_secrets: bool = False
     ) -> list[auto.UpdateSummary]:
-        # As `pulumi stack history`: newest first, 10 unless a page size is given (0: all).
-        size = 10 if page_size is None else page_size
-        if size == 0:
-            return self._history
-        start = ((page or 1) - 1) * size
-        return self._history[start : start + size]
+        return history_page(self._history, page_size, page)
 
     def get_all_config(self) -> dict[str, auto.ConfigValue]:
         values = {}

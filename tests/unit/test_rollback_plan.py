@@ -15,6 +15,7 @@ from pulumi import automation as auto
 from azora import release
 from azora import rollback as rollbacks
 from azora.engine import StackFileMixin
+from tests.unit.history_support import history_page
 
 BASE = {"azora:environment": "staging", "azora:namespace": "azora-staging", "azora:domain": "staging.azora.test"}
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -49,12 +50,7 @@ class FakeHandle:
     def history(
         self, page_size: int | None = None, page: int | None = None, show_secrets: bool = False
     ) -> list[auto.UpdateSummary]:
-        # As `pulumi stack history`: newest first, 10 unless a page size is given (0: all).
-        size = 10 if page_size is None else page_size
-        if size == 0:
-            return self._history
-        start = ((page or 1) - 1) * size
-        return self._history[start : start + size]
+        return history_page(self._history, page_size, page)
 
     def get_all_config(self) -> dict[str, auto.ConfigValue]:
         document = yaml.safe_load(self.stack_file.read_text())["config"]
