@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
-from policy.rules.workloads import RUN_TO_COMPLETION, WORKLOADS, containers
+from policy.rules.workloads import PROBES, RUN_TO_COMPLETION, WORKLOADS, containers
 
 
 def check_requests_limits(resource: Resource, options: Options) -> Iterator[Finding]:
@@ -52,9 +52,6 @@ def check_probes(resource: Resource, options: Options) -> Iterator[Finding]:
                 f"container {container.name!r} ({container.path}) has no {' and no '.join(missing)}; "
                 "add HTTP or TCP probes on its health endpoint"
             )
-
-
-PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
 def check_probe_ports(resource: Resource, options: Options) -> Iterator[Finding]:

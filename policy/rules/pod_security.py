@@ -12,7 +12,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
-from policy.rules.workloads import POD_TEMPLATE_PATHS, WORKLOADS, containers, pod_spec, pod_spec_path, pod_template
+from policy.rules.workloads import (
+    POD_TEMPLATE_PATHS,
+    PROBES,
+    WORKLOADS,
+    containers,
+    pod_spec,
+    pod_spec_path,
+    pod_template,
+)
 
 APPARMOR_PROFILES = frozenset({"RuntimeDefault", "Localhost"})
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
@@ -36,7 +44,6 @@ SAFE_SYSCTLS = frozenset(
 VOLUME_SOURCES = frozenset(
     {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
 )
-PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 HOOKS = ("postStart", "preStop")
 
 
@@ -56,19 +63,25 @@ def _security_contexts(resource: Resource) -> Iterator[tuple[str, Any] | str]:
             yield f"{container.path}.securityContext", get(container.spec, "securityContext")
 
 
-def check_host_process(resource: Resource, options: Options) -> Iterator[Finding]:
+def _context_fields(resource: Resource, *field: str) -> Iterator[tuple[str, Any] | Finding]:
+    """`field` of the pod's and every container's securityContext as (its path, its value); a
+    part not known yet as the unknown finding that names it."""
     for context in _security_contexts(resource):
         if isinstance(context, str):
             yield unknown(context)
             continue
-        path, value = context
-        host_process = get(value, "windowsOptions", "hostProcess")
-        if host_process is UNKNOWN:
-            yield unknown(f"{path}.windowsOptions.hostProcess")
-        elif host_process is True:
+        path = ".".join((context[0], *field))
+        value = get(context[1], *field)
+        yield unknown(path) if value is UNKNOWN else (path, value)
+
+
+def check_host_process(resource: Resource, options: Options) -> Iterator[Finding]:
+    for item in _context_fields(resource, "windowsOptions", "hostProcess"):
+        if isinstance(item, Finding):
+            yield item
+        elif item[1] is True:
             yield Finding(
-                f"{path}.windowsOptions.hostProcess is true: HostProcess containers run as processes on the "
-                "Windows node itself; remove it"
+                f"{item[0]} is true: HostProcess containers run as processes on the Windows node itself; remove it"
             )
 
 
@@ -99,33 +112,24 @@ def _apparmor_annotations(resource: Resource) -> Iterator[Finding]:
 
 
 def check_apparmor(resource: Resource, options: Options) -> Iterator[Finding]:
-    for context in _security_contexts(resource):
-        if isinstance(context, str):
-            yield unknown(context)
-            continue
-        path, value = context
-        profile = get(value, "appArmorProfile", "type")
-        if profile is UNKNOWN:
-            yield unknown(f"{path}.appArmorProfile.type")
-        elif profile is not None and profile not in APPARMOR_PROFILES:
+    for item in _context_fields(resource, "appArmorProfile", "type"):
+        if isinstance(item, Finding):
+            yield item
+        elif item[1] is not None and item[1] not in APPARMOR_PROFILES:
             yield Finding(
-                f"{path}.appArmorProfile.type is {profile!r}; set it to RuntimeDefault "
-                "(or Localhost with a localhostProfile), or remove it"
+                f"{item[0]} is {item[1]!r}; set it to RuntimeDefault (or Localhost with a localhostProfile), "
+                "or remove it"
             )
     yield from _apparmor_annotations(resource)
 
 
 def check_selinux(resource: Resource, options: Options) -> Iterator[Finding]:
-    for context in _security_contexts(resource):
-        if isinstance(context, str):
-            yield unknown(context)
+    for item in _context_fields(resource, "seLinuxOptions"):
+        if isinstance(item, Finding):
+            yield item
             continue
-        path, value = context
-        options_path = f"{path}.seLinuxOptions"
-        if get(value, "seLinuxOptions") is UNKNOWN:
-            yield unknown(options_path)
-            continue
-        kind = get(value, "seLinuxOptions", "type")
+        options_path, value = item
+        kind = get(value, "type")
         if kind is UNKNOWN:
             yield unknown(f"{options_path}.type")
         elif kind not in (None, "") and kind not in SELINUX_TYPES:
@@ -133,7 +137,7 @@ def check_selinux(resource: Resource, options: Options) -> Iterator[Finding]:
                 f"{options_path}.type is {kind!r}; use one of {', '.join(sorted(SELINUX_TYPES))}, or remove it"
             )
         for key in ("user", "role"):
-            setting = get(value, "seLinuxOptions", key)
+            setting = get(value, key)
             if setting is UNKNOWN:
                 yield unknown(f"{options_path}.{key}")
             elif setting not in (None, ""):

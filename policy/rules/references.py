@@ -56,6 +56,32 @@ def _entries(value: Any, path: str) -> Iterator[tuple[str, Any] | str]:
         yield f"{path}[{i}]" if entry is UNKNOWN else (f"{path}[{i}]", entry)
 
 
+# What each kind of list entry may name: (kind, where in the entry, the key holding the name).
+Table = tuple[tuple[str, tuple[str, ...], str], ...]
+ENV: Table = (
+    ("Secret", ("valueFrom", "secretKeyRef"), "name"),
+    ("ConfigMap", ("valueFrom", "configMapKeyRef"), "name"),
+)
+ENV_FROM: Table = (("Secret", ("secretRef",), "name"), ("ConfigMap", ("configMapRef",), "name"))
+VOLUMES: Table = (
+    ("Secret", ("secret",), "secretName"),
+    ("ConfigMap", ("configMap",), "name"),
+    ("PersistentVolumeClaim", ("persistentVolumeClaim",), "claimName"),
+)
+PROJECTED: Table = (("Secret", ("secret",), "name"), ("ConfigMap", ("configMap",), "name"))
+
+
+def _listed(value: Any, path: str, table: Table) -> Iterator[Reference | str]:
+    """The references of each entry of a list field, by `table`; the path of a part not known."""
+    for item in _entries(value, path):
+        if isinstance(item, str):
+            yield item
+            continue
+        where, entry = item
+        for kind, at, key in table:
+            yield from _named(kind, get(entry, *at), key, ".".join((where, *at)))
+
+
 def references(workload: Resource) -> Iterator[Reference | str]:
     """Every required reference of the pod template; the path string of a part not yet known."""
     spec = pod_spec(workload)
@@ -67,41 +93,14 @@ def references(workload: Resource) -> Iterator[Reference | str]:
         if isinstance(container, str):
             yield container
             continue
-        for item in _entries(get(container.spec, "env"), f"{container.path}.env"):
-            if isinstance(item, str):
-                yield item
-                continue
-            where, env = item
-            yield from _named(
-                "Secret", get(env, "valueFrom", "secretKeyRef"), "name", f"{where}.valueFrom.secretKeyRef"
-            )
-            yield from _named(
-                "ConfigMap", get(env, "valueFrom", "configMapKeyRef"), "name", f"{where}.valueFrom.configMapKeyRef"
-            )
-        for item in _entries(get(container.spec, "envFrom"), f"{container.path}.envFrom"):
-            if isinstance(item, str):
-                yield item
-                continue
-            where, source = item
-            yield from _named("Secret", get(source, "secretRef"), "name", f"{where}.secretRef")
-            yield from _named("ConfigMap", get(source, "configMapRef"), "name", f"{where}.configMapRef")
-    for item in _entries(get(spec, "volumes"), f"{base}.volumes"):
-        if isinstance(item, str):
-            yield item
-            continue
-        where, volume = item
-        yield from _named("Secret", get(volume, "secret"), "secretName", f"{where}.secret")
-        yield from _named("ConfigMap", get(volume, "configMap"), "name", f"{where}.configMap")
-        claim = get(volume, "persistentVolumeClaim")
-        if isinstance(claim, Mapping):
-            yield Reference("PersistentVolumeClaim", claim.get("claimName"), f"{where}.persistentVolumeClaim.claimName")
-        for projected in _entries(get(volume, "projected", "sources"), f"{where}.projected.sources"):
-            if isinstance(projected, str):
-                yield projected
-                continue
-            at, projection = projected
-            yield from _named("Secret", get(projection, "secret"), "name", f"{at}.secret")
-            yield from _named("ConfigMap", get(projection, "configMap"), "name", f"{at}.configMap")
+        yield from _listed(get(container.spec, "env"), f"{container.path}.env", ENV)
+        yield from _listed(get(container.spec, "envFrom"), f"{container.path}.envFrom", ENV_FROM)
+    volumes = get(spec, "volumes")
+    yield from _listed(volumes, f"{base}.volumes", VOLUMES)
+    for item in _entries(volumes, f"{base}.volumes"):
+        if not isinstance(item, str):  # an unknown volume is named once, above
+            where, volume = item
+            yield from _listed(get(volume, "projected", "sources"), f"{where}.projected.sources", PROJECTED)
 
 
 def check_references(resources: list[Resource], options: Options) -> Iterator[Finding]:

@@ -37,6 +37,10 @@ class Container:
         return str(name) if isinstance(name, str) else "?"
 
 
+# A container's probes (the rules report them in this order).
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
 def pod_template(resource: Resource) -> Any:
     """The pod template (metadata + spec) of a workload; the Pod itself for a Pod."""
     path = POD_TEMPLATE_PATHS.get(resource.type)

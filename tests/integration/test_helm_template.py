@@ -76,8 +76,19 @@ def test_a_chart_value_that_breaks_a_rule_fails_the_pipe_and_names_stdin(toolcha
     assert "nginx:latest" in tag[0]["message"]["text"]
     location = tag[0]["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "<stdin>"
-    # helm prints the Service first; the Deployment starts after its `---` and `# Source:` lines.
-    assert location["region"]["startLine"] > 10
+    # The Deployment's first line in what helm printed: after the Service, `---` and `# Source:`.
+    rendered = subprocess.run(
+        [str(toolchain.bin_dir / "helm"), "template", "demo", str(CHART), "--namespace", "shop"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    ).stdout.splitlines()
+    start = rendered.index("kind: Deployment")
+    while start > 0 and rendered[start - 1] not in ("---", "") and not rendered[start - 1].startswith("#"):
+        start -= 1
+    assert rendered[start] == "apiVersion: apps/v1"
+    assert location["region"]["startLine"] == start + 1
 
 
 def test_helm_is_the_version_the_kubernetes_provider_embeds(toolchain: Toolchain) -> None:
