@@ -7,6 +7,10 @@ kubelet may report a running container unready until its next readiness probe (K
 does, at 1.34), which takes the pod out of the Service for a few seconds; that phase, like the
 pod's own death, is reported, and the service must serve again without anyone's help.
 
+"Serves again" is judged only after the new kubelet has probed the pod (its own probe
+counters, read through the API server's node proxy, start at zero): until then the old
+endpoints still answer, and the kubelet's unready report may come seconds later.
+
 A stack of one service (payment) in a namespace of its own, so the phases are quick.
 """
 
@@ -21,9 +25,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from azora.cluster import processes
-from azora.cluster.layout import Layout
+from azora.cluster.layout import NODE_NAME, Layout
 from azora.cluster.node import NodePaths
 from azora.toolchain import Toolchain
 from azora.traffic import Traffic, fetch, summarize
@@ -75,10 +80,32 @@ def _serving(project: LiveProject) -> bool:
     return project.ready_pods("payment") != [] and fetch(project.service_url("payment"), 2.0).ok
 
 
+def _readiness_probes(project: LiveProject) -> float:
+    """How many readiness probes of payment's pods the running kubelet has made (it counts
+    from zero when it starts), from its /metrics/probes."""
+    scrape = project.api.request("GET", f"/api/v1/nodes/{NODE_NAME}/proxy/metrics/probes")
+    if not scrape.ok:  # the kubelet is not serving yet
+        return 0.0
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(scrape.text)
+        for sample in family.samples
+        if sample.name == "prober_probe_total"
+        and sample.labels.get("probe_type") == "Readiness"
+        and sample.labels.get("namespace") == project.namespace
+        and sample.labels.get("container") == "payment"
+    )
+
+
 def _payment_pod(project: LiveProject) -> dict[str, Any]:
     pods = project.items("v1", "pods", labelSelector="app.kubernetes.io/name=payment,azora.io/color=blue")
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return pods[0]
+
+
+def _container_ready(project: LiveProject) -> bool:
+    statuses = _payment_pod(project)["status"].get("containerStatuses") or [{}]
+    return bool(statuses[0].get("ready"))
 
 
 def _restarts(project: LiveProject) -> int:
@@ -94,6 +121,8 @@ def test_kill_9_of_containerd_kubelet_and_a_pod_under_traffic(project: LiveProje
         for component in ("containerd", "kubelet"):
             marks.append((component, time.monotonic()))
             _kill_component(layout, component)
+            if component == "kubelet":
+                assert wait_for(lambda: _readiness_probes(project) > 0, 60), "the new kubelet never probed payment"
             assert wait_for(lambda: _serving(project), 60), f"payment did not serve again after {component}"
             time.sleep(2.0)
         marks.append(("pod", time.monotonic()))
@@ -102,6 +131,8 @@ def test_kill_9_of_containerd_kubelet_and_a_pod_under_traffic(project: LiveProje
         restarts = _restarts(project)
         os.kill(_container_pid(layout, container_id), signal.SIGKILL)
         assert wait_for(lambda: _restarts(project) > restarts, 60), "kubelet did not restart the container"
+        # The pod's own status first: the EndpointSlice follows it and may still be the old one.
+        assert wait_for(lambda: _container_ready(project), 60), "the new container never turned ready"
         assert wait_for(lambda: _serving(project), 60), "the pod did not serve again"
         time.sleep(2.0)
         marks.append(("end", time.monotonic()))
