@@ -192,13 +192,15 @@ def up(
                         "and kube-controller-manager.log"
                     )
                 time.sleep(0.2)
-        except AzoraError as exc:  # the cluster's, or an image the node needs (azora.images)
-            # A failed `up` leaves nothing running that it started itself, and a node it began
-            # leaves nothing on the host.
+        except (AzoraError, KeyboardInterrupt) as exc:  # the cluster's, an image's (azora.images), or Ctrl-C
+            # A failed or interrupted `up` leaves nothing running that it started itself (no
+            # supervisor would bound its life), and a node it began leaves nothing on the host.
             stopped = [name for name in reversed(started) if _stop_recorded(layout, name)]
             if "containerd" in started and not _any_running(layout, (c.name for c in NODE_COMPONENTS)):
                 sandboxes.clean(NodePaths(layout), layout.root, _quiet)
                 network.teardown(layout.root, _quiet, bin_dir / "kube-proxy")
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             if stopped:
                 raise ClusterError(f"{exc}\n(stopped what this attempt started: {', '.join(stopped)})") from None
             raise

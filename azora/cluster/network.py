@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -180,7 +181,7 @@ def _remove_chains(binary: str, table: str, keep: Sequence[str], progress: Progr
         return []
     rules = _run([binary, "-w", "-t", table, "-S"], check=False).stdout.splitlines()
     for line in rules:
-        parts = line.split()
+        parts = shlex.split(line)  # a rule's comment is quoted and has spaces
         if parts[:1] == ["-A"] and parts[1] not in made and any(f"-j {c}" in line or f"-g {c}" in line for c in made):
             _run([binary, "-w", "-t", table, "-D", *parts[1:]], check=False)
     for chain in made:

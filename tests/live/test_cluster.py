@@ -20,6 +20,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from azora.cluster import network, processes, sandboxes
@@ -240,4 +241,35 @@ def test_a_failed_up_names_the_taken_port_and_stops_what_it_started(live_toolcha
     assert "starting etcd" in message  # etcd did start, and was stopped again
     assert not port_in_use(ports.etcd_client)
     assert not any(layout.run.glob("*.json"))
+    _cluster(directory, "down", "--purge")
+
+
+def test_ctrl_c_during_up_stops_what_it_started(live_toolchain: Toolchain, tmp_path: Path) -> None:
+    """An `up` interrupted half-way leaves nothing running: no supervisor would bound the life
+    of what it had started."""
+    directory = tmp_path / "cluster"
+    proc = subprocess.Popen(
+        [str(AZORA), "cluster", "up", "--node", SIMULATED, "--timeout", "60", "--dir", str(directory)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.stderr is not None
+    pids: list[int] = []
+    try:
+        for line in proc.stderr:
+            if " is healthy (pid " in line:
+                pids.append(int(line.rsplit("(pid ", 1)[1].split(")")[0]))
+            if line.strip().startswith("kube-apiserver is healthy"):
+                break
+        assert len(pids) == 2, pids  # etcd, kube-apiserver
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest, rest
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not any(Layout(directory).run.glob("*.json"))
     _cluster(directory, "down", "--purge")

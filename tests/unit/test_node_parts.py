@@ -5,6 +5,7 @@ post-promotion check against a real local server."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import tomllib
 from collections.abc import Iterator
@@ -169,6 +170,36 @@ def test_the_host_record_is_refused_to_a_second_cluster(tmp_path: Path, monkeypa
         network.claim(tmp_path / "cluster")
     assert network.teardown(tmp_path / "cluster", lambda _: None) is False  # never someone else's
     assert json.loads(record.read_text()) == {"owner": "/elsewhere/cluster"}
+
+
+
+def test_chain_removal_deletes_jumps_whose_rule_has_a_quoted_comment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What kube-proxy leaves when its own --cleanup could not run: jumps from the built-in
+    chains, with comments that have spaces. Each jump is deleted by its exact rule, then the chain."""
+    listing = "\n".join(
+        [
+            "-P INPUT ACCEPT",
+            "-N KUBE-FORWARD",
+            "-N KEEP-ME",
+            '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+            '-A FORWARD -m comment --comment "someone else" -j KEEP-ME',
+            "-A KUBE-FORWARD -j ACCEPT",
+        ]
+    )
+    calls: list[list[str]] = []
+
+    def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, listing if argv[-1] == "-S" else "", "")
+
+    monkeypatch.setattr(network, "_run", run)
+    assert network._remove_chains("iptables", "filter", [], lambda _: None) == ["KUBE-FORWARD"]
+    changes = [call[4:] for call in calls if call[-1] != "-S"]
+    assert changes == [
+        ["-D", "FORWARD", "-m", "comment", "--comment", "kubernetes forwarding rules", "-j", "KUBE-FORWARD"],
+        ["-F", "KUBE-FORWARD"],
+        ["-X", "KUBE-FORWARD"],
+    ]
 
 
 def _sample(at: float, version: str | None, status: int | None = 200) -> Sample:
