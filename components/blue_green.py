@@ -55,6 +55,10 @@ AWAIT_MARGIN_SECONDS = 10
 # Where the app finds its secrets, one file per key; `<KEY>_FILE` names each.
 SECRETS_DIR = "/var/run/secrets/azora"
 SECRETS_MODE = 0o440  # owner root, group fsGroup (the app's): read-only, for the app only
+# The read-only root's one writable place, /tmp (request bodies spooled to disk, a runtime's
+# caches), lives on the node's disk: bounded, so a runaway writer evicts its own pod rather than
+# filling the disk under every other pod (policy rule bounded-scratch-space).
+TMP_SIZE_LIMIT = "512Mi"
 PULL_POLICY_REASON = (
     "IfNotPresent on purpose (policy rule image-pull-policy): a node that has pulled the pinned tag "
     "starts its pods without the registry, so a registry outage cannot stop a restart or a rollback there"
@@ -231,7 +235,8 @@ class BlueGreenService(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="HEALTH_PATH", value=svc.health_path),
         ]
         volume_mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
-        volumes = [k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())]
+        tmp = k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT)
+        volumes = [k8s.core.v1.VolumeArgs(name="tmp", empty_dir=tmp)]
         if secret_name:
             env_vars += [
                 k8s.core.v1.EnvVarArgs(name=f"{key}_FILE", value=f"{SECRETS_DIR}/{key}") for key in self._secret_keys

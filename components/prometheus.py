@@ -33,6 +33,14 @@ DEADLINE = 120  # seconds the pod may take to turn ready (progressDeadlineSecond
 RUN_AS = 65534  # nobody, as Debian's package runs it
 CONFIG_PATH = "/etc/prometheus"
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+# The TSDB lives in an emptyDir on the node's disk, so it is bounded (policy rule
+# bounded-scratch-space). The local stack keeps 2h of a few hundred series scraped every 2s: tens
+# of MiB at most, WAL included; 1Gi also holds the default 15d at 5s for a stack of this size. Prometheus
+# deletes its oldest blocks once blocks, WAL and head chunks pass RETENTION_SIZE (its units are
+# powers of 2), so it stays under the limit rather than being evicted by the kubelet, which would
+# lose every sample; the rest is margin for the head (retention cannot delete it) and compaction.
+DATA_SIZE_LIMIT = "1Gi"
+RETENTION_SIZE = "768MB"
 EXEMPTIONS = (
     "no-service-account-token: Prometheus discovers the stack's pods through the Kubernetes API, "
     "and its Role only lists and watches pods of the app namespace\n"
@@ -130,6 +138,7 @@ class EmbeddedPrometheus(pulumi.ComponentResource):
                 f"--config.file={CONFIG_PATH}/prometheus.yml",
                 "--storage.tsdb.path=/prometheus",
                 f"--storage.tsdb.retention.time={args['retention']}",
+                f"--storage.tsdb.retention.size={RETENTION_SIZE}",
                 f"--web.listen-address=:{PORT}",
             ],
             ports=[k8s.core.v1.ContainerPortArgs(name="web", container_port=PORT, protocol="TCP")],
@@ -215,7 +224,9 @@ class EmbeddedPrometheus(pulumi.ComponentResource):
                             k8s.core.v1.VolumeArgs(
                                 name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{NAME}-config")
                             ),
-                            k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()),
+                            k8s.core.v1.VolumeArgs(
+                                name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DATA_SIZE_LIMIT)
+                            ),
                             k8s.core.v1.VolumeArgs(name="token", projected=token),
                         ],
                     ),

@@ -17,7 +17,7 @@ from azora.manifests import ManifestError, read_manifests
 from azora.sarif import sarif_report
 from policy.rules.catalog import BY_NAME, RULES
 from policy.rules.engine import evaluate
-from policy.rules.kinds import Verdict, custom_resources
+from policy.rules.kinds import Verdict, custom_resources, group_of
 from policy.rules.model import Resource, Violation
 from policy.rules.settings import Settings, SettingsError, load_settings
 
@@ -35,12 +35,19 @@ def _format(chosen: str, as_json: bool) -> str:
 
 
 def unchecked_groups(custom: Iterable[tuple[Resource, Verdict]]) -> list[dict[str, Any]]:
-    """Custom resources by kind and apiVersion: what no rule here could check."""
+    """Custom resources by kind and apiVersion: what no rule here knows in full, and the rules
+    that read part of it (`readBy`; a ServiceMonitor's selectors, say)."""
     groups: dict[tuple[str, str], list[str]] = {}
     for resource, verdict in custom:
         groups.setdefault((verdict.kind, verdict.api_version), []).append(resource.display)
     return [
-        {"kind": kind, "apiVersion": api_version, "count": len(names), "resources": names}
+        {
+            "kind": kind,
+            "apiVersion": api_version,
+            "count": len(names),
+            "resources": names,
+            "readBy": [rule.name for rule in RULES if (group_of(api_version), kind) in rule.reads],
+        }
         for (kind, api_version), names in sorted(groups.items())
     ]
 
@@ -50,7 +57,11 @@ def summary_line(resources: int, unchecked: list[dict[str, Any]], violations: li
     text = f"{resources} resources"
     count = sum(group["count"] for group in unchecked)
     if count:
-        kinds = ", ".join(f"{g['kind']} {g['apiVersion']} x{g['count']}" for g in unchecked)
+        kinds = ", ".join(
+            f"{g['kind']} {g['apiVersion']} x{g['count']}"
+            + (f" [read in part by {', '.join(g['readBy'])}]" if g["readBy"] else "")
+            for g in unchecked
+        )
         text += f" ({count} custom resource{'' if count == 1 else 's'} unchecked: {kinds})"
     return f"{text}, {mandatory} mandatory and {len(violations) - mandatory} advisory violations"
 

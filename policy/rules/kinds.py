@@ -1,11 +1,13 @@
 """Every object accounted for: a Kubernetes built-in, an API version Kubernetes removed, a custom
-resource (which no rule here understands, so it is listed as unchecked), or nothing a cluster
+resource (which no rule here knows in full, so it is listed as unchecked), or nothing a cluster
 serves at all (a typo).
 
 The tables are data. `BUILTIN` is what Kubernetes 1.34, the cluster version of
 toolchain/pins.toml, serves (its OpenAPI; a unit test compares the table with
 kubernetes-validate's 1.34 schema). `REMOVED` is "Removed APIs by release" of the Deprecated API
 Migration Guide (https://kubernetes.io/docs/reference/using-api/deprecation-guide/).
+`CLUSTER_SCOPED` says which built-in kinds have no namespace (`no-default-namespace` judges the
+rest); versions still served but deprecated are in deprecations.py.
 
 A rule sees an object's apiVersion and kind in its properties (what the API server is sent);
 when they are absent, as in most Pulumi resources' inputs, it reads them from the type token
@@ -80,6 +82,23 @@ BUILTIN: Mapping[str, frozenset[str]] = {
     "storage.k8s.io/v1beta1": _kinds("VolumeAttributesClass"),
     "storagemigration.k8s.io/v1alpha1": _kinds("StorageVersionMigration"),
 }
+
+#: The built-in kinds that are cluster-scoped (no namespace); every other kind of `BUILTIN` is
+#: namespaced. From Kubernetes 1.34's OpenAPI (api/openapi-spec/swagger.json of v1.34.1): these
+#: kinds have no path under /namespaces/{namespace}/. A kind's scope is the same in every version.
+CLUSTER_SCOPED = _kinds(
+    "APIService CSIDriver CSINode CertificateSigningRequest ClusterRole ClusterRoleBinding ClusterTrustBundle"
+    " ComponentStatus CustomResourceDefinition DeviceClass DeviceTaintRule FlowSchema IPAddress IngressClass"
+    " MutatingAdmissionPolicy MutatingAdmissionPolicyBinding MutatingWebhookConfiguration Namespace Node"
+    " PersistentVolume PriorityClass PriorityLevelConfiguration ResourceSlice RuntimeClass SelfSubjectAccessReview"
+    " SelfSubjectReview SelfSubjectRulesReview ServiceCIDR StorageClass StorageVersion StorageVersionMigration"
+    " SubjectAccessReview TokenReview ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding"
+    " ValidatingWebhookConfiguration VolumeAttachment VolumeAttributesClass"
+)
+
+#: Namespaced kinds that are requests, never stored: a subresource's body (pods/binding,
+#: pods/eviction, <workload>/scale, serviceaccounts/token) or a one-off access review.
+REQUESTS = _kinds("Binding Eviction LocalSubjectAccessReview Scale TokenRequest")
 
 POD_SECURITY_ADMISSION = (
     "Pod Security Admission (the namespace label pod-security.kubernetes.io/enforce), which has no object of its own"
@@ -331,6 +350,19 @@ def verdict_of(resource: Resource, options: Options | None = None) -> Verdict | 
     if found is None:
         return None
     return classify(*found, custom_groups=_custom_groups(options or {}))
+
+
+def stored_in_a_namespace(resource: Resource) -> bool:
+    """Whether the resource is an object of a built-in namespaced kind that the API server stores.
+
+    False for cluster-scoped kinds, requests (`REQUESTS`), lists, removed API versions (which
+    `removed-api` rejects), and custom resources: a custom kind's scope is in its CRD, which a
+    check of one object cannot see."""
+    found = identity(resource)
+    if found is None:
+        return False
+    api_version, kind = found
+    return kind in BUILTIN.get(api_version, ()) and kind not in CLUSTER_SCOPED and kind not in REQUESTS
 
 
 def custom_resources(resources: Iterable[Resource], options: Options | None = None) -> list[tuple[Resource, Verdict]]:

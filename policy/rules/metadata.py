@@ -1,10 +1,11 @@
-"""Metadata rules: recommended labels, no workloads in `default`, exemptions carry reasons."""
+"""Metadata rules: recommended labels, nothing namespaced in `default`, exemptions carry reasons."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from policy.rules.exemptions import EXEMPT_ANNOTATION, parse_exemptions
+from policy.rules.kinds import stored_in_a_namespace
 from policy.rules.model import UNKNOWN, Finding, Options, Resource, Rule, get, unknown
 from policy.rules.workloads import WORKLOADS, pod_labels
 
@@ -30,14 +31,24 @@ def check_labels(resource: Resource, options: Options) -> Iterator[Finding]:
             yield Finding(f"the pod template's labels lack {', '.join(missing)}")
 
 
+# Objects Kubernetes itself keeps in `default`, which a stack may configure (checkov's CKV_K8S_21
+# passes them too): its ServiceAccount `default` and the API server's Service `kubernetes`.
+KUBERNETES_OWN = frozenset({("ServiceAccount", "default"), ("Service", "kubernetes")})
+
+
 def check_namespace(resource: Resource, options: Options) -> Iterator[Finding]:
+    # Cluster-scoped kinds have no namespace to set; a custom resource's scope is in its CRD.
+    if not stored_in_a_namespace(resource):
+        return
     namespace = resource.namespace
+    if namespace in (None, "", "default") and (resource.kind, resource.object_name) in KUBERNETES_OWN:
+        return
     if namespace is UNKNOWN:
         yield unknown("metadata.namespace")
     elif not namespace:
         yield Finding("metadata.namespace is not set, so it lands in 'default'; set the app namespace")
     elif namespace == "default":
-        yield Finding("runs in the 'default' namespace; deploy it into the app namespace")
+        yield Finding("is in the 'default' namespace; move it to the app namespace")
 
 
 def check_exemption_reasons(resource: Resource, options: Options) -> Iterator[Finding]:
@@ -72,10 +83,12 @@ RULES = [
         name="no-default-namespace",
         why="`default` has no quota, no default-deny policy and no owner.",
         fix="Set `metadata.namespace` to the stack's namespace.",
-        description="No workload or Service runs in the default namespace.",
+        description="No object of a namespaced built-in kind (workloads, Services, ConfigMaps, Secrets, "
+        "Ingresses, ServiceAccounts, Roles, RoleBindings, ...) is in the default namespace or leaves its namespace "
+        "unset, except what Kubernetes keeps there (ServiceAccount default, Service kubernetes). Cluster-scoped "
+        "kinds are not judged, nor are custom resources: their scope is in their CRD.",
         enforcement="mandatory",
         check=check_namespace,
-        types=LABELED,
     ),
     Rule(
         name="policy-exemption-reason",

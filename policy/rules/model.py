@@ -154,6 +154,9 @@ class Rule:
     # The published control the rule enforces, named in every finding and in the reference,
     # e.g. "Pod Security Standards Baseline: Sysctls"; empty for the rules of our own.
     standard: str = ""
+    # Custom kinds, as (API group, kind), that the rule reads in part: no rule knows the rest of
+    # their schema, so they stay listed as unchecked, with the rules that read them.
+    reads: frozenset[tuple[str, str]] = frozenset()
 
     def applies_to(self, resource: Resource) -> bool:
         return self.types is None or resource.type in self.types

@@ -61,6 +61,10 @@ class Index:
     workloads: dict[Any, list[tuple[Resource, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_label: dict[tuple[Any, str, Any], list[int]] = field(default_factory=lambda: defaultdict(list))
     unknown_labels: dict[Any, list[Resource]] = field(default_factory=lambda: defaultdict(list))
+    # Services by namespace with their own labels (metadata.labels, what a ServiceMonitor selects).
+    services: dict[Any, list[tuple[Resource, Any]]] = field(default_factory=lambda: defaultdict(list))
+    service_labels: dict[tuple[Any, str, Any], list[int]] = field(default_factory=lambda: defaultdict(list))
+    unknown_service_labels: dict[Any, list[Resource]] = field(default_factory=lambda: defaultdict(list))
 
     def find(self, kind: str, namespace: Any, name: Any) -> Resource | None:
         return self.by_name.get((kind, namespace, name))
@@ -73,21 +77,31 @@ class Index:
         return namespace in self.namespaces and namespace not in self.opaque and ALL not in self.opaque
 
     def selected(self, namespace: Any, selector: Any) -> list[Resource]:
-        """Workloads in `namespace` whose pod labels a LabelSelector matches (matchLabels
-        narrowed through the label index, matchExpressions checked on what is left)."""
-        pods = self.workloads.get(namespace, [])
-        match_labels = get(selector, "matchLabels") or {}
-        if isinstance(match_labels, Mapping) and match_labels:
-            # The rarest label pair bounds the candidates; the full match below checks the rest.
-            buckets = [self.by_label.get((namespace, key, value), []) for key, value in match_labels.items()]
-            candidates = [pods[i] for i in min(buckets, key=len)]
-        else:
-            candidates = pods
-        return [
-            workload
-            for workload, labels in candidates
-            if isinstance(labels, Mapping) and label_selector_matches(selector, labels)
-        ]
+        """Workloads in `namespace` whose pod labels a LabelSelector matches."""
+        return _matching(self.workloads.get(namespace, []), self.by_label, namespace, selector)
+
+    def labelled_services(self, namespace: Any, selector: Any) -> list[Resource]:
+        """Services in `namespace` whose own labels a LabelSelector matches."""
+        return _matching(self.services.get(namespace, []), self.service_labels, namespace, selector)
+
+
+def _matching(
+    items: list[tuple[Resource, Any]], by_label: dict[tuple[Any, str, Any], list[int]], namespace: Any, selector: Any
+) -> list[Resource]:
+    """The objects of one namespace whose labels a LabelSelector matches: matchLabels narrowed
+    through the label index, matchExpressions checked on what is left."""
+    match_labels = get(selector, "matchLabels") or {}
+    if isinstance(match_labels, Mapping) and match_labels:
+        # The rarest label pair bounds the candidates; the full match below checks the rest.
+        buckets = [by_label.get((namespace, key, value), []) for key, value in match_labels.items()]
+        candidates = [items[i] for i in min(buckets, key=len)]
+    else:
+        candidates = items
+    return [
+        resource
+        for resource, labels in candidates
+        if isinstance(labels, Mapping) and label_selector_matches(selector, labels)
+    ]
 
 
 # The index of the last set asked about, with that set: every stack rule of one evaluation gets
@@ -114,17 +128,29 @@ def _index(resources: Iterable[Resource]) -> Index:
             target = get(resource.props, "namespace") or resource.namespace
             index.opaque.add(target if isinstance(target, str) else ALL)
         if resource.type in WORKLOADS:
-            labels = pod_labels(resource)
-            namespace = resource.namespace
-            if labels is UNKNOWN:
-                index.unknown_labels[namespace].append(resource)
-                continue
-            position = len(index.workloads[namespace])
-            index.workloads[namespace].append((resource, labels))
-            if isinstance(labels, Mapping):
-                for key, value in labels.items():
-                    index.by_label[(namespace, key, value)].append(position)
+            _add_labelled(index.workloads, index.by_label, index.unknown_labels, resource, pod_labels(resource))
+        if resource.type == SERVICE:
+            labels = get(resource.props, "metadata", "labels")
+            services = (index.services, index.service_labels, index.unknown_service_labels)
+            _add_labelled(*services, resource, {} if labels is None else labels)
     return index
+
+
+def _add_labelled(
+    items: dict[Any, list[tuple[Resource, Any]]],
+    by_label: dict[tuple[Any, str, Any], list[int]],
+    unknown_labels: dict[Any, list[Resource]],
+    resource: Resource,
+    labels: Any,
+) -> None:
+    """Index `resource` with `labels` in its namespace: in `items`, by label pair, or as unknown."""
+    namespace = resource.namespace
+    if labels is UNKNOWN:
+        unknown_labels[namespace].append(resource)
+        return
+    for key, value in labels.items() if isinstance(labels, Mapping) else ():
+        by_label[(namespace, key, value)].append(len(items[namespace]))
+    items[namespace].append((resource, labels))
 
 
 def _missing(index: Index, subject: Resource, namespace: Any, message: str) -> Finding:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policy.rules import rbac
+from policy.rules import rbac, rbac_reach
 from policy.rules.engine import evaluate
 from policy.rules.exemptions import EXEMPT_ANNOTATION
 from policy.rules.model import Resource
@@ -118,3 +118,45 @@ UNKNOWN_ROLE = (
 
 # A ClusterRole that grants everything (the failing cases bind it).
 EVERYTHING = cluster_role("everything", rule(["*"], ["*"]))
+
+
+# --------------------------------------------------------------------------------------
+# The reach rules (`policy/rules/rbac_reach.py`, tests/unit/test_policy_rbac_reach.py).
+# --------------------------------------------------------------------------------------
+
+REACH_RULES = [rule.name for rule in rbac_reach.RULES]
+ADMISSION = "admissionregistration.k8s.io"
+CERTIFICATES = "certificates.k8s.io"
+
+
+def aggregate(*targets: str) -> dict[str, str]:
+    """The labels that aggregate a ClusterRole into the built-in roles named (admin, edit, view)."""
+    return {f"rbac.authorization.k8s.io/aggregate-to-{target}": "true" for target in targets}
+
+
+def labelled(resource: Resource, labels: Any) -> Resource:
+    """The RBAC object with these labels on its metadata."""
+    props = {**resource.props, "metadata": {**resource.props["metadata"], "labels": labels}}
+    return Resource(resource.type, props, resource.name)
+
+
+def all_rbac_violations(resources: list[Resource]) -> list[tuple[str, str, str]]:
+    """(policy, resource, message) of every violation an RBAC or reach rule reports, in catalog order."""
+    names = {*RBAC_RULES, *REACH_RULES}
+    return [(v.policy, v.resource, v.message) for v in evaluate(resources) if v.policy in names]
+
+
+AGGREGATE_FIX = "; remove the label and bind the role to the subjects that need it"
+WEBHOOKS = (
+    ": writing admission webhooks or policies decides what the cluster admits and can rewrite what it admits; "
+    "remove the write verbs, or exempt the role with the reason (a CA injector patching caBundle)"
+)
+CSR = (
+    ": approving for the kubernetes.io signers issues certificates for any user and group, system:masters included, "
+    "and for kubelets; limit approve with resourceNames to the signers it serves, or exempt the role with the reason"
+)
+SERVICE_STATUS = (
+    ": a LoadBalancer's status claims ingress IPs, and kube-proxy sends the cluster's traffic for them to that "
+    "Service (CVE-2020-8554); leave services/status to the load-balancer controller, or exempt its role with the "
+    "reason"
+)

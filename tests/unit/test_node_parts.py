@@ -172,7 +172,6 @@ def test_the_host_record_is_refused_to_a_second_cluster(tmp_path: Path, monkeypa
     assert json.loads(record.read_text()) == {"owner": "/elsewhere/cluster"}
 
 
-
 def test_chain_removal_deletes_jumps_whose_rule_has_a_quoted_comment(monkeypatch: pytest.MonkeyPatch) -> None:
     """What kube-proxy leaves when its own --cleanup could not run: jumps from the built-in
     chains, with comments that have spaces. Each jump is deleted by its exact rule, then the chain."""

@@ -37,7 +37,7 @@ BAD_BY_FILE: dict[str, dict[tuple[str, str, str], str]] = {
         ("service-selects-workload", "mandatory", "Service/shop/edge"): "(app.kubernetes.io/name=ghost) selects no",
     },
     "dir": {
-        ("no-default-namespace", "mandatory", "Deployment/default/worker"): "runs in the 'default' namespace",
+        ("no-default-namespace", "mandatory", "Deployment/default/worker"): "is in the 'default' namespace",
         ("resource-requests-limits", "mandatory", "CronJob/jobs/report"): (
             "init container 'fetch' (spec.jobTemplate.spec.template.spec.initContainers[0]) sets no resources"
         ),

@@ -49,19 +49,24 @@ from tests.unit.policy_support import (
     workload,
 )
 from tests.unit.test_policy_containers import CASES as CONTAINER_CASES
+from tests.unit.test_policy_deprecated_api import CASES as DEPRECATED_API_CASES
 from tests.unit.test_policy_host_access import CASES as HOST_ACCESS_CASES
 from tests.unit.test_policy_hygiene import CASES as HYGIENE_CASES
 from tests.unit.test_policy_images import CASES as IMAGE_CASES
 from tests.unit.test_policy_kinds import CASES as KIND_CASES
 from tests.unit.test_policy_metadata import CASES as METADATA_CASES
+from tests.unit.test_policy_namespaces import CASES as NAMESPACE_CASES
 from tests.unit.test_policy_networking import CASES as NETWORKING_CASES
 from tests.unit.test_policy_plaintext_secrets import CASES as PLAINTEXT_SECRET_CASES
 from tests.unit.test_policy_pod_security import CASES as POD_SECURITY_CASES
 from tests.unit.test_policy_rbac import CASES as RBAC_CASES
+from tests.unit.test_policy_rbac_reach import CASES as RBAC_REACH_CASES
 from tests.unit.test_policy_references import CASES as REFERENCE_CASES
 from tests.unit.test_policy_relations import CASES as RELATION_CASES
 from tests.unit.test_policy_scaling import CASES as SCALING_CASES
+from tests.unit.test_policy_scratch_space import CASES as SCRATCH_SPACE_CASES
 from tests.unit.test_policy_security_context import CASES as SECURITY_CONTEXT_CASES
+from tests.unit.test_policy_servicemonitor import CASES as SERVICEMONITOR_CASES
 from tests.unit.test_policy_stack import CASES as STACK_CASES
 
 # --------------------------------------------------------------------------------------
@@ -307,8 +312,11 @@ RESOURCE_CASES = [
     *POD_SECURITY_CASES,
     *NETWORKING_CASES,
     *METADATA_CASES,
+    *NAMESPACE_CASES,
+    *DEPRECATED_API_CASES,
     *PLAINTEXT_SECRET_CASES,
     *SCALING_CASES,
+    *SCRATCH_SPACE_CASES,
 ]
 
 
@@ -319,7 +327,9 @@ def test_every_rule_has_a_failing_case() -> None:
             *RESOURCE_CASES,
             *STACK_CASES,
             *RBAC_CASES,
+            *RBAC_REACH_CASES,
             *RELATION_CASES,
+            *SERVICEMONITOR_CASES,
             *REFERENCE_CASES,
             *KIND_CASES,
             *HYGIENE_CASES,

@@ -118,8 +118,8 @@ def test_console_script_reads_a_pipe() -> None:
     assert done.stdout.splitlines() == [
         "mandatory unknown-kind  Deployment/shop/api: v1 has no kind Deployment in Kubernetes 1.34; "
         "set apiVersion: apps/v1",
-        "2 resources (1 custom resource unchecked: ServiceMonitor monitoring.coreos.com/v1 x1), "
-        "1 mandatory and 0 advisory violations",
+        "2 resources (1 custom resource unchecked: ServiceMonitor monitoring.coreos.com/v1 x1 "
+        "[read in part by servicemonitor-selects-service]), 1 mandatory and 0 advisory violations",
     ]
 
 
@@ -190,5 +190,6 @@ def test_a_custom_resource_list_is_unpacked_into_custom_resources() -> None:
             "apiVersion": "monitoring.coreos.com/v1",
             "count": 2,
             "resources": ["ServiceMonitor/shop/a", "ServiceMonitor/shop/b"],
+            "readBy": ["servicemonitor-selects-service"],
         }
     ]

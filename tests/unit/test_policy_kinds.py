@@ -146,13 +146,14 @@ def test_custom_resources_are_listed_as_unchecked_not_reported(tmp_path: Path) -
     assert human.exit_code == 0
     assert human.stdout.splitlines() == [
         "5 resources (4 custom resources unchecked: PrometheusRule monitoring.coreos.com/v1 x1, "
-        "ServiceMonitor monitoring.coreos.com/v1 x3), 0 mandatory and 0 advisory violations"
+        "ServiceMonitor monitoring.coreos.com/v1 x3 [read in part by servicemonitor-selects-service]), "
+        "0 mandatory and 0 advisory violations"
     ]
     code, document = report("-", stdin=text)
     assert (code, document["violations"], document["resources"]) == (0, [], 5)
-    assert [(u["kind"], u["apiVersion"], u["count"]) for u in document["unchecked"]] == [
-        ("PrometheusRule", "monitoring.coreos.com/v1", 1),
-        ("ServiceMonitor", "monitoring.coreos.com/v1", 3),
+    assert [(u["kind"], u["apiVersion"], u["count"], u["readBy"]) for u in document["unchecked"]] == [
+        ("PrometheusRule", "monitoring.coreos.com/v1", 1, []),
+        ("ServiceMonitor", "monitoring.coreos.com/v1", 3, ["servicemonitor-selects-service"]),
     ]
     assert document["unchecked"][1]["resources"] == [f"ServiceMonitor/shop/{n}" for n in "abc"]
 

@@ -50,7 +50,7 @@ CASES = [
         "default",
         lambda: deployment(namespace="default"),
         (),
-        "runs in the 'default' namespace",
+        "is in the 'default' namespace",
     ),
     Case(
         "no-default-namespace",

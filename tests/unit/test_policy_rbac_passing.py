@@ -196,6 +196,9 @@ def test_unknown_rules_are_named_and_known_ones_still_checked() -> None:
         ("rbac-no-node-proxy", "advisory", unknown),
         ("rbac-no-secret-read", "advisory", unknown),
         ("rbac-no-workload-create", "advisory", unknown),
+        ("rbac-no-webhook-write", "advisory", unknown),
+        ("rbac-no-csr-approve", "advisory", unknown),
+        ("rbac-no-service-status-write", "advisory", unknown),
     ]
 
 
