@@ -31,8 +31,7 @@ from policy.rules.rbac_grants import (
     Grant,
     bound_bindings,
     bound_grants,
-    checked_roles,
-    role_grants,
+    role_findings,
 )
 
 # --------------------------------------------------------------------------------------
@@ -83,12 +82,7 @@ def check_role_known(resources: list[Resource], options: Options) -> Iterator[Fi
 
 def _role_rule_check(grants_it: Callable[[Grant], bool], effect: str, role_fix: str, binding_fix: str) -> StackCheck:
     def check(resources: list[Resource], options: Options) -> Iterator[Finding]:
-        for role in checked_roles(resources):
-            grants, problems = role_grants(role)
-            yield from problems
-            for grant in grants:
-                if grants_it(grant):
-                    yield Finding(f"{grant.describe()}: {effect}; {role_fix}", resource=role)
+        yield from role_findings(resources, grants_it, effect, role_fix)
         # Roles outside the stack are rbac-binding-role-known's; cluster-admin is
         # rbac-no-cluster-admin-binding's. The other built-ins are judged here, on the binding.
         for bound in bound_bindings(resources):

@@ -17,7 +17,7 @@ everyone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,6 +301,19 @@ def bound_bindings(resources: list[Resource]) -> Iterator[Bound | Finding]:
 
 def checked_roles(resources: list[Resource]) -> Iterator[Resource]:
     return (r for r in resources if is_rbac(r, ROLE_KINDS) and not is_system_name(r.object_name))
+
+
+def role_findings(
+    resources: list[Resource], grants_it: Callable[[Grant], bool], effect: str, fix: str
+) -> Iterator[Finding]:
+    """A finding on a role of the set (`system:` ones aside) for each grant `grants_it` picks,
+    and one for each part of its rules that cannot be read."""
+    for role in checked_roles(resources):
+        grants, problems = role_grants(role)
+        yield from problems
+        for grant in grants:
+            if grants_it(grant):
+                yield Finding(f"{grant.describe()}: {effect}; {fix}", resource=role)
 
 
 def bound_grants(bound: Bound) -> tuple[list[Grant], list[Finding]]:

@@ -48,6 +48,7 @@ from policy.rules.rbac_grants import (
     READ_VERBS,
     Grant,
     checked_roles,
+    role_findings,
     role_grants,
     unknown_about,
 )
@@ -77,12 +78,7 @@ BUILT_IN_ORDER = ("admin", "edit", "view")
 
 def _role_check(grants_it: Callable[[Grant], bool], effect: str, fix: str) -> StackCheck:
     def check(resources: list[Resource], options: Options) -> Iterator[Finding]:
-        for role in checked_roles(resources):
-            grants, problems = role_grants(role)
-            yield from problems
-            for grant in grants:
-                if grants_it(grant):
-                    yield Finding(f"{grant.describe()}: {effect}; {fix}", resource=role)
+        return role_findings(resources, grants_it, effect, fix)
 
     return check
 

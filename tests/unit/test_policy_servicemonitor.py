@@ -9,7 +9,6 @@ own ServiceMonitors (kube-prometheus-stack in staging and production).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from policy.rules.relations import build_index
 from tests.conftest import mocked_stack
 from tests.unit.policy_support import NS, blue_green, default_deny, deployment, edited, namespace, of, run, service
 from tests.unit.test_policy_adapters import Reports, _policy, _stack_args, _urn
+from tests.unit.test_policy_relations import RelationCase
 from tests.unit.test_stacks_pass_policy import policy_resources
 
 RULE = "servicemonitor-selects-service"
@@ -70,21 +70,9 @@ def found(resources: list[Resource]) -> list[tuple[str, str, str]]:
     return [(v.enforcement, v.resource, v.message) for v in of(run(resources), RULE)]
 
 
-@dataclass(frozen=True)
-class MonitorCase:
-    rule: str
-    id: str
-    resources: Callable[[], list[Resource]]
-    expected: tuple[str, str, str]  # enforcement, resource, exact message
-
-    @property
-    def param(self) -> Any:
-        return pytest.param(self, id=f"{self.rule}:{self.id}")
-
-
 # The engine's catalogue coverage reads family files' CASES; these are this family's.
 CASES = [
-    MonitorCase(
+    RelationCase(
         RULE,
         "label-typo-in-a-declared-namespace",
         lambda: owned(http_service(), monitor("apii")),
@@ -94,7 +82,7 @@ CASES = [
             "spec.selector app.kubernetes.io/name=apii matches no Service's labels in namespace 'shop'" + SILENT,
         ),
     ),
-    MonitorCase(
+    RelationCase(
         RULE,
         "namespace-not-declared",
         lambda: [http_service(), monitor("web")],
@@ -107,7 +95,7 @@ CASES = [
         ),
     ),
     # The operator's default is the ServiceMonitor's own namespace, not every namespace.
-    MonitorCase(
+    RelationCase(
         RULE,
         "service-in-another-namespace-without-namespace-selector",
         lambda: [http_service(), monitor(ns="monitoring")],
@@ -119,7 +107,7 @@ CASES = [
             + SILENT,
         ),
     ),
-    MonitorCase(
+    RelationCase(
         RULE,
         "match-names-miss",
         lambda: owned(http_service(), monitor(namespace_selector={"matchNames": ["shop-staging"]})),
@@ -131,7 +119,7 @@ CASES = [
             + SILENT,
         ),
     ),
-    MonitorCase(
+    RelationCase(
         RULE,
         "match-expressions-exclude-it",
         lambda: owned(
@@ -150,7 +138,7 @@ CASES = [
             "namespace 'shop'" + SILENT,
         ),
     ),
-    MonitorCase(
+    RelationCase(
         RULE,
         "any-namespace-nothing-matches",
         lambda: owned(http_service(), monitor("ghost", namespace_selector={"any": True})),
@@ -162,7 +150,7 @@ CASES = [
             + SILENT,
         ),
     ),
-    MonitorCase(
+    RelationCase(
         RULE,
         "endpoint-port-the-service-lacks",
         lambda: owned(http_service(), monitor(port="metrics")),
@@ -177,7 +165,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", [case.param for case in CASES])
-def test_a_dangling_service_monitor_is_named(case: MonitorCase) -> None:
+def test_a_dangling_service_monitor_is_named(case: RelationCase) -> None:
     assert found(case.resources()) == [case.expected]
 
 
