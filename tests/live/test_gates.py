@@ -25,8 +25,10 @@ import pytest
 import requests
 
 from azora.cluster.layout import Layout
+from azora.config.sections import MonitoringConfig
 from azora.toolchain import Toolchain
 from azora.traffic import Sample, Traffic, summarize
+from components.monitoring import alert_rules, dashboard
 from tests.live.conftest import LiveProject, make_project, wait_for
 
 pytestmark = pytest.mark.live
@@ -92,6 +94,30 @@ def test_prometheus_scrapes_every_azora_pod_with_its_service_colour_and_version(
     assert wait_for(
         lambda: query(project, f'azora_http_requests_total{{namespace="{project.namespace}",service="web"}}') != [], 15
     )
+
+
+def test_the_dashboards_and_alerts_read_the_series_the_pods_expose(project: LiveProject) -> None:
+    """Staging and production draw and alert with these expressions (kube-prometheus-stack, its
+    ServiceMonitors keeping the pods' labels); here the embedded Prometheus scrapes the same
+    series. Every expression parses in a real Prometheus, and the panels over the app's own
+    metrics show the service under traffic. The kube_* series come from the chart's
+    kube-state-metrics, which the local stack lacks: those are only parsed."""
+    namespace = project.namespace
+    with Traffic(project.service_url("web"), 20):
+        time.sleep(6.0)
+    panels = {panel["title"]: panel["targets"][0]["expr"] for panel in dashboard("web", namespace)["panels"]}
+    alerts = {rule["alert"]: rule["expr"] for rule in alert_rules("web", namespace, MonitoringConfig())}
+    assert len(panels) == 4 and len(alerts) == 5, (panels, alerts)
+    for expr in [*panels.values(), *alerts.values()]:
+        query(project, expr)  # asserts Prometheus accepted it
+    for title in ("Requests per second", "p95 latency"):
+        shown = query(project, panels[title])
+        assert len(shown) == 1 and float(shown[0]["value"][1]) > 0, (title, shown)
+    # Nothing failed, so the 5xx panel and the error alert have no 5xx series to read, and the
+    # latency alert is below its threshold.
+    assert query(project, panels["5xx ratio"]) == []
+    assert query(project, alerts["AzoraHighErrorRate"]) == []
+    assert query(project, alerts["AzoraHighLatencyP95"]) == []
 
 
 def test_a_good_release_passes_both_gates_and_is_recorded_as_verified(project: LiveProject) -> None:
