@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from azora.cluster import network, processes, sandboxes
@@ -178,6 +178,7 @@ def up(
                     progress(f"{component.name} (pid {record.pid}) is not running any more; restarting it")
                 _before(component, ctx, progress)
                 record = _start(component, ctx, progress)
+                _remember(layout)
                 started.append(component.name)
                 _wait_healthy(component, ctx, record, deadline)
                 progress(f"{component.name} is healthy (pid {record.pid})")
@@ -206,10 +207,12 @@ def up(
             raise
         progress("node Ready")
         _ensure_supervisor(layout, bin_dir, lifetime)
+        _remember(layout)
     return ClusterInfo(layout.kubeconfig, api.server, started, ingress_url(layout))
 
 
 NODE_COMPONENTS = tuple(c for c in COMPONENTS if c.kinds == (REAL,))
+STOP_ORDER = (WATCHDOG, *(c.name for c in reversed(COMPONENTS)))  # nothing restarts what is stopped
 
 
 def _renew_certificates(layout: Layout, pki: Pki, missing: list[str], progress: Progress) -> None:
@@ -306,13 +309,14 @@ def down(layout: Layout, purge: bool = False, progress: Progress = _quiet, bin_d
     kube_proxy = (bin_dir or _recorded_binary_dir(layout, "kube-proxy")) / "kube-proxy"
     if layout.root.exists():
         with _locked(layout):
-            for name in [WATCHDOG, *(c.name for c in reversed(COMPONENTS))]:
+            for name in STOP_ORDER:
                 if name == "containerd":
                     # Kubelet is stopped: nothing restarts the pods now.
                     sandboxes.stop_containers(paths, progress)
                 if _stop_one(layout, name, progress):
                     stopped.append(name)
             sandboxes.release(paths, layout.root, progress)  # the containers were stopped above
+    stopped += _stop_remembered(layout, paths, progress)
     network.teardown(layout.root, progress, kube_proxy)
     if purge and layout.root.exists():
         try:
@@ -340,6 +344,34 @@ def _stop_one(layout: Layout, name: str, progress: Progress) -> bool:
         progress(f"stopped {name} (pid {record.pid})")
     path.unlink(missing_ok=True)
     return running
+
+
+def _remember(layout: Layout) -> None:
+    """Keep a copy of the cluster's process records in the machine's node record (a real
+    node's cluster only; see network.remember_processes)."""
+    records = {path.stem: processes.read(path) for path in sorted(layout.run.glob("*.json"))}
+    network.remember_processes(layout.root, {name: asdict(r) for name, r in records.items() if r is not None})
+
+
+def _stop_remembered(layout: Layout, paths: NodePaths, progress: Progress) -> list[str]:
+    """Stop, by the node record's copies of their records, processes of this cluster that its
+    own records no longer name (its directory was deleted while they ran), in `down`'s order,
+    and the node's containers (found by their cgroups) before containerd. A copy whose process
+    has gone, or whose pid now runs another process, is passed over."""
+    remembered = network.remembered_processes(layout.root)
+    stopped = []
+    for name in STOP_ORDER:
+        record = processes.from_fields(remembered.get(name))
+        if record is None or record.pid == os.getpid() or not processes.is_running(record):
+            continue
+        if name == "containerd":
+            sandboxes.stop_containers(paths, progress)
+        if processes.stop(record):
+            progress(f"stopped {name} (pid {record.pid}), which only the machine's node record still named")
+            stopped.append(name)
+    if stopped:
+        sandboxes.release(paths, layout.root, progress)
+    return stopped
 
 
 def _recorded_binary_dir(layout: Layout, name: str) -> Path:

@@ -128,10 +128,34 @@ def claim(root: Path) -> None:
         "chains": {binary: {table: chains(binary, table) for table in TABLES} for binary in IPTABLES},
         "run_containerd_existed": Path("/run/containerd").exists(),
     }
+    _write_record(record)
+
+
+def _write_record(record: dict[str, Any]) -> None:
     HOST_RECORD.parent.mkdir(parents=True, exist_ok=True)
     tmp = HOST_RECORD.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(HOST_RECORD)
+
+
+def remember_processes(root: Path, records: dict[str, dict[str, Any]]) -> None:
+    """Copy the process records of the cluster in `root` into the machine's node record, which
+    outlives the cluster's directory: should that directory be deleted while they run (a /tmp
+    cleaner, pytest's old temporary directories), `down` still stops them by their ids. Nothing
+    happens unless that cluster's node holds the machine."""
+    record = read_record()
+    if record is None or record.get("owner") != str(root):
+        return
+    record["processes"] = records
+    _write_record(record)
+
+
+def remembered_processes(root: Path) -> dict[str, Any]:
+    """The process records `remember_processes` kept for the cluster in `root`."""
+    record = read_record()
+    if record is None or record.get("owner") != str(root) or not isinstance(record.get("processes"), dict):
+        return {}
+    return dict(record["processes"])
 
 
 def _link_exists(name: str) -> bool:

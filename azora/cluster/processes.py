@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -82,11 +83,20 @@ def _legacy_start_time(ticks: int) -> float:
 def read(path: Path) -> Record | None:
     try:
         fields = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return from_fields(fields)
+
+
+def from_fields(fields: Any) -> Record | None:
+    """A record from its JSON fields, or None when they are not one."""
+    try:
+        fields = dict(fields)
         start_time = fields.get("start_time")
         if isinstance(start_time, int) and not isinstance(start_time, bool):
             fields["start_time"] = _legacy_start_time(start_time)
         return Record(**fields)
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError):
         return None
 
 

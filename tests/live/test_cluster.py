@@ -14,6 +14,7 @@ starts only after them.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -134,6 +135,22 @@ def test_real_node_leaves_the_machine_as_it_found_it(live_toolchain: Toolchain, 
         lines: list[str] = []
         assert clear_stale_node(None, live_toolchain.bin_dir, lines.append) == str(directory)
         assert f"the real node of the cluster in {directory} was left on this machine" in lines[0]
+        assert not any(psutil_exists(pid) for pid in container_pids)
+        assert host_state() == before
+
+        # Its records deleted while it runs (a /tmp cleaner): the node record's copies still
+        # name every process, and `down` stops them and the pod by their ids.
+        again = _cluster(directory, "up", "--lifetime", "600")
+        assert again.returncode == 0, again.stderr
+        assert wait_for(lambda: _pod_phase(layout) == "Running", 60)
+        assert wait_for(lambda: bool(sandboxes.cgroup_pids()), 30)
+        records = [r for name in names if (r := processes.read(layout.record(name))) is not None]
+        container_pids = sandboxes.cgroup_pids()
+        shutil.rmtree(layout.run)
+        cleared = _cluster(directory, "down")
+        assert cleared.returncode == 0, cleared.stderr
+        assert "which only the machine's node record still named" in cleared.stderr
+        assert not any(processes.is_running(r) for r in records)
         assert not any(psutil_exists(pid) for pid in container_pids)
         assert host_state() == before
     finally:
