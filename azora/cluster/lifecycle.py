@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from azora.cluster import network, processes, sandboxes
 from azora.cluster.api import Api, default_service_account, ensure_coredns_role, ensure_node, node_ready
@@ -303,20 +304,27 @@ def _ensure_supervisor(layout: Layout, bin_dir: Path, lifetime: float | None) ->
 
 def down(layout: Layout, purge: bool = False, progress: Progress = _quiet, bin_dir: Path | None = None) -> list[str]:
     """Stop every process this cluster started (reverse order, by pid), then remove what a
-    real node left on the host. Returns the names of the processes that were running."""
+    real node left on the host. Returns the names of the processes that were running.
+
+    A process is found by its record in the cluster's directory or, when that is gone (the
+    directory deleted while the cluster ran), by the copy the machine's node record keeps. The
+    node's containers, mounts and cgroups are touched only while no other cluster's node holds
+    the machine: the cgroups under /azora are the machine's one real node's, whoever it is."""
     stopped = []
     paths = NodePaths(layout)
     kube_proxy = (bin_dir or _recorded_binary_dir(layout, "kube-proxy")) / "kube-proxy"
-    if layout.root.exists():
-        with _locked(layout):
-            for name in STOP_ORDER:
-                if name == "containerd":
-                    # Kubelet is stopped: nothing restarts the pods now.
-                    sandboxes.stop_containers(paths, progress)
-                if _stop_one(layout, name, progress):
-                    stopped.append(name)
+    holder = network.read_record()
+    node_is_ours = holder is None or holder.get("owner") == str(layout.root)
+    copies = network.remembered_processes(layout.root)
+    with _locked(layout) if layout.root.exists() else contextlib.nullcontext():
+        for name in STOP_ORDER:
+            if name == "containerd" and node_is_ours:
+                # Kubelet is stopped: nothing restarts the pods now.
+                sandboxes.stop_containers(paths, progress)
+            if _stop_one(layout, name, copies.get(name), progress):
+                stopped.append(name)
+        if node_is_ours:
             sandboxes.release(paths, layout.root, progress)  # the containers were stopped above
-    stopped += _stop_remembered(layout, paths, progress)
     network.teardown(layout.root, progress, kube_proxy)
     if purge and layout.root.exists():
         try:
@@ -331,18 +339,19 @@ def down(layout: Layout, purge: bool = False, progress: Progress = _quiet, bin_d
     return stopped
 
 
-def _stop_one(layout: Layout, name: str, progress: Progress) -> bool:
+def _stop_one(layout: Layout, name: str, copy: Any, progress: Progress) -> bool:
+    """Stop the process of `name` by its record, or by the node record's `copy` of it when the
+    record is gone. A record whose pid now runs another process is passed over."""
     path = layout.record(name)
-    record = processes.read(path)
-    if record is None:
-        return False
-    if record.pid == os.getpid():
-        path.unlink(missing_ok=True)
+    record, source = processes.read(path), ""
+    if record is None and copy is not None:
+        record, source = processes.from_fields(copy), ", which only the machine's node record still named"
+    path.unlink(missing_ok=True)
+    if record is None or record.pid == os.getpid():
         return False
     running = processes.stop(record)
     if running:
-        progress(f"stopped {name} (pid {record.pid})")
-    path.unlink(missing_ok=True)
+        progress(f"stopped {name} (pid {record.pid}){source}")
     return running
 
 
@@ -351,27 +360,6 @@ def _remember(layout: Layout) -> None:
     node's cluster only; see network.remember_processes)."""
     records = {path.stem: processes.read(path) for path in sorted(layout.run.glob("*.json"))}
     network.remember_processes(layout.root, {name: asdict(r) for name, r in records.items() if r is not None})
-
-
-def _stop_remembered(layout: Layout, paths: NodePaths, progress: Progress) -> list[str]:
-    """Stop, by the node record's copies of their records, processes of this cluster that its
-    own records no longer name (its directory was deleted while they ran), in `down`'s order,
-    and the node's containers (found by their cgroups) before containerd. A copy whose process
-    has gone, or whose pid now runs another process, is passed over."""
-    remembered = network.remembered_processes(layout.root)
-    stopped = []
-    for name in STOP_ORDER:
-        record = processes.from_fields(remembered.get(name))
-        if record is None or record.pid == os.getpid() or not processes.is_running(record):
-            continue
-        if name == "containerd":
-            sandboxes.stop_containers(paths, progress)
-        if processes.stop(record):
-            progress(f"stopped {name} (pid {record.pid}), which only the machine's node record still named")
-            stopped.append(name)
-    if stopped:
-        sandboxes.release(paths, layout.root, progress)
-    return stopped
 
 
 def _recorded_binary_dir(layout: Layout, name: str) -> Path:

@@ -77,7 +77,22 @@ def test_a_copy_whose_pid_runs_another_process_is_left_alone(tmp_path: Path, hos
         assert processes.is_running(record)
     finally:
         assert processes.stop(record, grace=2) is True
-    assert host == [f"teardown {layout.root}"]
+    assert host == ["stop_containers", "release", f"teardown {layout.root}"]
+
+
+def test_down_of_a_cluster_whose_node_does_not_hold_the_machine_leaves_the_containers_alone(
+    tmp_path: Path, host: list[str]
+) -> None:
+    """The node's cgroups (/azora) are the one real node's: a simulated cluster's `down`, or a
+    real one's after another node took the machine, stops its own processes and nothing else."""
+    layout = Layout(tmp_path / "cluster")
+    record = _start(layout, "kwok")
+    network.HOST_RECORD.write_text(json.dumps({"owner": "/elsewhere"}))
+    try:
+        assert lifecycle.down(layout, bin_dir=tmp_path) == ["kwok"]
+    finally:
+        processes.stop(record, grace=2)
+    assert host == [f"teardown {layout.root}"]  # teardown itself refuses another cluster's record
 
 
 def test_another_clusters_node_record_is_never_written_or_read(tmp_path: Path, host: list[str]) -> None:
