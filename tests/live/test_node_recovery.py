@@ -7,9 +7,12 @@ kubelet may report a running container unready until its next readiness probe (K
 does, at 1.34), which takes the pod out of the Service for a few seconds; that phase, like the
 pod's own death, is reported, and the service must serve again without anyone's help.
 
-"Serves again" is judged only after the new kubelet has probed the pod (its own probe
-counters, read through the API server's node proxy, start at zero): until then the old
-endpoints still answer, and the kubelet's unready report may come seconds later.
+"Serves again" means the traffic itself has answered cleanly for a whole window of seconds
+(`CLEAN_WINDOW`), judged only after the new kubelet has probed the pod (its own probe
+counters, read through the API server's node proxy, start at zero). One good request is not
+enough: the new kubelet's unready report, and the EndpointSlice and kube-proxy updates that
+follow it, can reach the Service a second or two after a request has already been answered
+(a CI run failed on exactly that, twice, with "is it ready and did one request pass").
 
 A stack of one service (payment) in a namespace of its own, so the phases are quick.
 """
@@ -31,7 +34,7 @@ from azora.cluster import processes
 from azora.cluster.layout import NODE_NAME, Layout
 from azora.cluster.node import NodePaths
 from azora.toolchain import Toolchain
-from azora.traffic import Traffic, fetch, summarize
+from azora.traffic import Traffic, summarize
 from tests.live.conftest import LiveProject, make_project, wait_for
 
 pytestmark = pytest.mark.live
@@ -75,9 +78,19 @@ def _container_pid(layout: Layout, container_id: str) -> int:
     raise AssertionError(f"no task {container_id} in:\n{listing}")
 
 
-def _serving(project: LiveProject) -> bool:
-    """The pod is behind the Service again and answers through it."""
-    return project.ready_pods("payment") != [] and fetch(project.service_url("payment"), 2.0).ok
+CLEAN_WINDOW = 5.0  # seconds of traffic with no failure that count as "serves again"
+RATE = 50.0
+
+
+def _clean_for(load: Traffic, since: float, window: float = CLEAN_WINDOW) -> bool:
+    """The traffic sent after `since` has answered every request of the last `window`
+    seconds (leaving out the last half second, whose requests may still be in flight)."""
+    now = time.monotonic()
+    begin, end = now - 0.5 - window, now - 0.5
+    if begin < since:
+        return False
+    recent = [s for s in load.samples() if begin <= s.sent < end]
+    return len(recent) >= 0.8 * RATE * window and all(s.ok for s in recent)
 
 
 def _readiness_probes(project: LiveProject) -> float:
@@ -116,25 +129,25 @@ def _restarts(project: LiveProject) -> int:
 def test_kill_9_of_containerd_kubelet_and_a_pod_under_traffic(project: LiveProject) -> None:
     layout = project.layout
     marks: list[tuple[str, float]] = []
-    with Traffic(project.service_url("payment"), 50) as load:
-        time.sleep(2.0)
+    with Traffic(project.service_url("payment"), RATE) as load:
+        assert wait_for(lambda: _clean_for(load, load.started), 30), "payment did not serve before the kills"
         for component in ("containerd", "kubelet"):
             marks.append((component, time.monotonic()))
             _kill_component(layout, component)
             if component == "kubelet":
                 assert wait_for(lambda: _readiness_probes(project) > 0, 60), "the new kubelet never probed payment"
-            assert wait_for(lambda: _serving(project), 60), f"payment did not serve again after {component}"
-            time.sleep(2.0)
+            probed = time.monotonic()
+            serves_again = wait_for(lambda since=probed: _clean_for(load, since), 90)
+            assert serves_again, f"payment did not serve again after {component}"
         marks.append(("pod", time.monotonic()))
         pod = _payment_pod(project)
         container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
         restarts = _restarts(project)
         os.kill(_container_pid(layout, container_id), signal.SIGKILL)
         assert wait_for(lambda: _restarts(project) > restarts, 60), "kubelet did not restart the container"
-        # The pod's own status first: the EndpointSlice follows it and may still be the old one.
         assert wait_for(lambda: _container_ready(project), 60), "the new container never turned ready"
-        assert wait_for(lambda: _serving(project), 60), "the pod did not serve again"
-        time.sleep(2.0)
+        ready = time.monotonic()
+        assert wait_for(lambda: _clean_for(load, ready), 90), "the pod did not serve again"
         marks.append(("end", time.monotonic()))
     samples = load.stop()
     phases: dict[str, dict[str, object]] = {}
@@ -142,7 +155,4 @@ def test_kill_9_of_containerd_kubelet_and_a_pod_under_traffic(project: LiveProje
         phases[name] = summarize([s for s in samples if start <= s.sent < end]).as_dict()
     print(f"kill -9 under load: {json.dumps(phases)}")
     assert phases["containerd"]["failed"] == 0, phases  # not in the request path
-    # Each phase ends with the service answering again: its last second failed nothing.
-    for (name, _), (_, end) in zip(marks, marks[1:], strict=False):
-        tail = [s for s in samples if end - 1.0 <= s.sent < end]
-        assert tail and all(s.ok for s in tail), f"{name}: {summarize(tail).as_dict()}"
+    assert all(p["versions"] == phases["containerd"]["versions"] for p in phases.values()), phases
