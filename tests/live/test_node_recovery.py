@@ -4,8 +4,9 @@ process (kubelet restarts the container). Each phase's failed requests are repor
 
 containerd is not in the request path: no request may fail while it restarts. A restarted
 kubelet may report a running container unready until its next readiness probe (Kubernetes
-does, at 1.34), which takes the pod out of the Service for a few seconds; that phase, like the
-pod's own death, is reported, and the service must serve again without anyone's help.
+does, at 1.34: kubernetes/kubernetes#100277, open upstream, with no kubelet setting to keep
+the last result), which takes the pod out of the Service for about a second; that phase, like
+the pod's own death, is reported, and the service must serve again without anyone's help.
 
 "Serves again" means the traffic itself has answered cleanly for a whole window of seconds
 (`CLEAN_WINDOW`), judged only after the new kubelet has probed the pod (its own probe
