@@ -134,26 +134,39 @@ def _objects(located: _Located) -> Iterator[Resource]:
     yield Resource(type=type_token(api_version, kind), props=document, name=label, source=located.source)
 
 
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{name}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})") from None
+
+
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return _decode(path.read_bytes(), str(path))
+    except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc}") from None
+
+
+def _read_stdin(stdin: TextIO) -> str:
+    """Standard input's bytes decoded as UTF-8 here, strictly: Python's own decoding of a pipe
+    may keep undecodable bytes as surrogates, which the YAML parser then chokes on."""
+    try:
+        raw = getattr(stdin, "buffer", None)
+        return _decode(raw.read(), STDIN_NAME) if raw is not None else stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{STDIN_NAME}: cannot read: {exc}") from None
 
 
 def read_manifests(paths: list[Path], stdin: TextIO | None = None) -> list[Resource]:
     """Every object in the given files and directories, in order; `-` reads standard input (once).
-    Raises ManifestError."""
+    Raises ManifestError, also when they hold no object at all."""
     if sum(1 for path in paths if path == STDIN) > 1:
         raise ManifestError("- (standard input) can be given only once")
     resources: list[Resource] = []
     for path in paths:
         if path == STDIN:
-            try:
-                text = (stdin or sys.stdin).read()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ManifestError(f"{STDIN_NAME}: cannot read: {exc}") from None
-            for located in _documents(text, STDIN_NAME):
+            for located in _documents(_read_stdin(stdin or sys.stdin), STDIN_NAME):
                 resources.extend(_objects(located))
             continue
         files = _files(path)
@@ -162,4 +175,9 @@ def read_manifests(paths: list[Path], stdin: TextIO | None = None) -> list[Resou
         for file in files:
             for located in _documents(_read(file), str(file)):
                 resources.extend(_objects(located))
+    if not resources:
+        # A gate that read nothing checked nothing: fail closed, as when the command before the
+        # pipe (`helm template`, say) failed and sent nothing.
+        names = ", ".join(STDIN_NAME if path == STDIN else str(path) for path in paths)
+        raise ManifestError(f"{names}: no Kubernetes objects to check")
     return resources

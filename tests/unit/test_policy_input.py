@@ -123,6 +123,33 @@ def test_console_script_reads_a_pipe() -> None:
     ]
 
 
+def test_nothing_to_check_fails_closed_instead_of_passing(tmp_path: Path) -> None:
+    # `helm template broken | azora policy check -`: helm fails, the pipe is empty.
+    result = invoke("-", stdin="")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "error: <stdin>: no Kubernetes objects to check\n"
+    comments = tmp_path / "comments.yaml"
+    comments.write_text("# nothing rendered\n---\n---\n")
+    result = invoke(comments, "-", stdin="\n")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {comments}, <stdin>: no Kubernetes objects to check\n"
+    # One object anywhere is enough: an empty file beside a real one is fine.
+    assert report(comments, "-", stdin=manifest("v1", "ConfigMap"))[0] == 0
+
+
+def test_bytes_that_are_not_utf8_are_named_not_a_traceback(tmp_path: Path) -> None:
+    garbage = b"kind: ConfigMap\n\xff\xfe"
+    done = subprocess.run(
+        [str(AZORA), "policy", "check", "-"], input=garbage, capture_output=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr.decode() == "error: <stdin>: not UTF-8 text (byte 0xff at offset 16)\n"
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(garbage)
+    with pytest.raises(ManifestError, match=re.escape(f"{path}: not UTF-8 text (byte 0xff at offset 16)")):
+        read_manifests([path])
+
+
 # --------------------------------------------------------------------------------------
 # `List` kinds: unpacked (nested too), each item with its own line and place in the list.
 # --------------------------------------------------------------------------------------
