@@ -77,7 +77,7 @@ class Project:
 def _project_name(settings: Path) -> str:
     try:
         document = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise BadInput(f"{settings}: cannot read the project file: {exc}") from None
     name = document.get("name") if isinstance(document, dict) else None
     if not isinstance(name, str) or not name:

@@ -45,6 +45,9 @@ def read_checked(path: Path) -> tuple[str, yaml.Node | None]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [Problem((), f"cannot read file: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        byte = f"byte {exc.object[exc.start]:#04x} at offset {exc.start}"
+        raise ConfigError(source, [Problem((), f"not UTF-8 text ({byte})")]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -108,4 +108,7 @@ def load_settings(path: str | Path) -> Settings:
         raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        byte = f"byte {exc.object[exc.start]:#04x} at offset {exc.start}"
+        raise SettingsError(f"{path}: not UTF-8 text ({byte})") from None
     return parse_settings(raw, str(path))

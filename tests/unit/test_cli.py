@@ -66,6 +66,16 @@ def test_no_project_anywhere_is_bad_input(tmp_path: Path) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_an_unreadable_project_file_is_bad_input(clone: Path) -> None:
+    (clone / "Pulumi.yaml").write_bytes("name: café\n".encode("latin-1"))
+    result = runner.invoke(app, ["-C", str(clone), "history", "--stack", "local"])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert f"{clone / 'Pulumi.yaml'}: cannot read the project file:" in message
+    assert "can't decode byte 0xe9 in position 9" in message
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_an_unknown_stack_names_the_project_and_its_stacks(clone: Path, no_toolchain: None) -> None:
     result = runner.invoke(app, ["-C", str(clone / "k8s"), "history", "--stack", "prod"])
     assert result.exit_code == 2

@@ -55,9 +55,11 @@ def test_json_report(tmp_path: Path) -> None:
 def test_not_yaml_and_missing_file_are_errors_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "Pulumi.bad.yaml"
     bad.write_text("config:\n  azora:namespace: [unclosed\n")
+    latin1 = tmp_path / "Pulumi.latin1.yaml"
+    latin1.write_bytes("config:\n  azora:namespace: café\n".encode("latin-1"))
     script = Path(sys.executable).parent / "azora"
     completed = subprocess.run(
-        [str(script), "config", "check", str(bad), str(tmp_path / "missing.yaml")],
+        [str(script), "config", "check", str(bad), str(tmp_path / "missing.yaml"), str(latin1)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -68,6 +70,7 @@ def test_not_yaml_and_missing_file_are_errors_without_traceback(tmp_path: Path) 
     assert "Traceback" not in output
     assert "Pulumi.bad.yaml: config: not valid YAML" in output and "(line 3)" in output
     assert "missing.yaml: config: cannot read file" in output
+    assert "Pulumi.latin1.yaml: config: not UTF-8 text (byte 0xe9 at offset 30)" in output
 
 
 def test_duplicate_keys_anywhere_are_errors_with_both_lines(tmp_path: Path) -> None:

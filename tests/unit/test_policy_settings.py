@@ -121,6 +121,10 @@ def test_load_settings_names_the_file_and_line(tmp_path: Any) -> None:
         load_settings(broken)
     with pytest.raises(SettingsError, match=r"missing\.json: cannot read"):
         load_settings(tmp_path / "missing.json")
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('{"all": "advisory", "note": "café"}'.encode("latin-1"))
+    with pytest.raises(SettingsError, match=r"latin1\.json: not UTF-8 text \(byte 0xe9 at offset 32\)"):
+        load_settings(latin1)
     unknown_rule = tmp_path / "unknown.json"
     unknown_rule.write_text('{"no-such-rule": "advisory"}')
     with pytest.raises(SettingsError, match=r"unknown\.json: unknown rule 'no-such-rule'"):
