@@ -1,4 +1,7 @@
-"""`azora config check FILE...`: validate stack files offline, without Pulumi or a cluster."""
+"""`azora config check [FILE...]`: validate stack files offline, without Pulumi or a cluster.
+
+With no file it checks the project's stacks (found from the current directory, as pulumi finds
+them): the one `-s/--stack` names, or every `Pulumi.<stack>.yaml`."""
 
 from __future__ import annotations
 
@@ -11,16 +14,29 @@ from rich.markup import escape
 from azora.config.errors import ConfigError, format_key_path
 from azora.config.load import legacy_layout, load_stack_file, placeholder_secrets, read_stack_file
 from azora.console import out
+from azora.context import of
+from azora.errors import BadInput
 
 app = typer.Typer(help="Validate stack configuration.", no_args_is_help=True)
 
 
 @app.command("check")
 def check(
-    files: list[Path] = typer.Argument(..., help="Stack files, e.g. Pulumi.*.yaml.", show_default=False),
+    ctx: typer.Context,
+    files: list[Path] | None = typer.Argument(
+        None, help="Stack files; default: the project's (all, or the one --stack names).", show_default=False
+    ),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Check only this stack of the project."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report."),
 ) -> None:
     """Validate stack files; exit 0 when all are valid, 1 with every problem listed."""
+    if files and stack:
+        raise BadInput("give stack files or --stack, not both")
+    if not files:
+        project = of(ctx).project
+        files = [project.existing_stack_file(stack)] if stack else [project.stack_file(s) for s in project.stacks()]
+        if not files:
+            raise BadInput(f"no Pulumi.<stack>.yaml in {project.root}: nothing to check")
     report = []
     failed = False
     for path in files:

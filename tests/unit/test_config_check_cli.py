@@ -33,6 +33,34 @@ def test_the_project_stack_files_pass() -> None:
     assert "Pulumi.production.yaml: azora:sentryDsn, azora:postgresqlUrl, azora:redisUrl still hold" in result.output
 
 
+def test_with_no_file_the_project_found_from_the_directory_is_checked(tmp_path: Path) -> None:
+    project = tmp_path / "checkout"
+    (project / "components").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    for stack in ("local", "staging"):
+        (project / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    _broken(project)  # Pulumi.broken.yaml: a third stack, invalid
+    where = ["-C", str(project / "components")]
+    every = runner.invoke(app, [*where, "config", "check", "--json"])
+    assert every.exit_code == 1, every.output
+    checked = {Path(f["file"]).name: f["valid"] for f in json.loads(every.output)["files"]}
+    assert checked == {"Pulumi.broken.yaml": False, "Pulumi.local.yaml": True, "Pulumi.staging.yaml": True}
+    one = runner.invoke(app, [*where, "config", "check", "-s", "staging"])
+    assert one.exit_code == 0, one.output
+    assert one.output.startswith(f"✓ {project / 'Pulumi.staging.yaml'}: staging, namespace azora-staging")
+    assert one.output.count("✓") == 1
+    unknown = runner.invoke(app, [*where, "config", "check", "--stack", "prod"])
+    assert unknown.exit_code == 2
+    assert f"Pulumi.prod.yaml not found in {project} (stacks: broken, local, staging)" in unknown.output
+    both = runner.invoke(app, [*where, "config", "check", "-s", "local", STACK_FILES[0]])
+    assert (both.exit_code, both.output) == (2, "error: give stack files or --stack, not both\n")
+    for stack in ("broken", "local", "staging"):
+        (project / f"Pulumi.{stack}.yaml").unlink()
+    none = runner.invoke(app, [*where, "config", "check"])
+    assert none.exit_code == 2
+    assert f"no Pulumi.<stack>.yaml in {project}: nothing to check" in " ".join(none.output.split())
+
+
 def test_every_problem_is_listed_and_exit_is_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", STACK_FILES[0], str(_broken(tmp_path))])
     assert result.exit_code == 1
