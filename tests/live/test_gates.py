@@ -110,9 +110,14 @@ def test_the_dashboards_and_alerts_read_the_series_the_pods_expose(project: Live
     assert len(panels) == 4 and len(alerts) == 5, (panels, alerts)
     for expr in [*panels.values(), *alerts.values()]:
         query(project, expr)  # asserts Prometheus accepted it
-    for title in ("Requests per second", "p95 latency"):
+
+    def shows_traffic(title: str) -> bool:
         shown = query(project, panels[title])
-        assert len(shown) == 1 and float(shown[0]["value"][1]) > 0, (title, shown)
+        return len(shown) == 1 and float(shown[0]["value"][1]) > 0
+
+    # The traffic's counts reach the panels with the next scrape after it.
+    for title in ("Requests per second", "p95 latency"):
+        assert wait_for(lambda title=title: shows_traffic(title), 30), (title, query(project, panels[title]))
     # Nothing failed, so the 5xx panel and the error alert have no 5xx series to read, and the
     # latency alert is below its threshold.
     assert query(project, panels["5xx ratio"]) == []
