@@ -150,7 +150,6 @@ class ScratchStack(StackFileMixin):
             {
                 "PULUMI_BACKEND_URL": f"file://{self.backend_dir}",
                 "PULUMI_CONFIG_PASSPHRASE": "scratch",
-                "PULUMI_HOME": str(Path(os.environ.get("PULUMI_HOME", Path.home() / ".pulumi"))),
             },
         )
         self.workspace = auto.LocalWorkspace(

@@ -59,7 +59,11 @@ class Toolchain:
           the CLI without probing its version;
         * ``PULUMI_PYTHON_CMD`` (only if unset): this interpreter, so programs and
           policy packs without a ``virtualenv`` option import the same packages as
-          azora itself.
+          azora itself;
+        * ``PULUMI_HOME`` (only if unset): ``$HOME/.pulumi``. Without it the CLI takes
+          the home directory of the user's passwd entry, so where ``$HOME`` differs (a
+          CI container, ``HOME=/tmp/x``) ``azora tools install`` registered the plugins
+          in one place and the engine looked for them in another.
         """
         env = dict(os.environ if base is None else base)
         parts = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != self.bin_dir]
@@ -68,6 +72,7 @@ class Toolchain:
         env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
         env["PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"] = "true"
         env.setdefault("PULUMI_PYTHON_CMD", sys.executable)
+        env.setdefault("PULUMI_HOME", str(Path(env.get("HOME") or Path.home()) / ".pulumi"))
         return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 import azora.render as render_module
-from azora.toolchain import Toolchain
+from azora.toolchain import Toolchain, cache_root
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,33 @@ def test_render_production_leaves_both_colours_of_every_service(toolchain: objec
     secret = yaml.safe_load(next(out.rglob("*secret-azora-production-payment-secrets.yaml")).read_text())
     decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
     assert decoded == {"DATABASE_URL": "<secret:postgresqlUrl>", "SENTRY_DSN": "<secret:sentryDsn>"}
+
+
+def test_a_home_other_than_the_passwd_entry_is_where_plugins_go_and_are_found(
+    toolchain: Toolchain, tmp_path: Path
+) -> None:
+    """CI containers often run with HOME unlike the passwd entry's home; pulumi itself takes the
+    passwd one. `tools install` registers the plugins in $HOME/.pulumi, and the engine finds them."""
+    home = tmp_path / "home"
+    env = {key: value for key, value in os.environ.items() if key != "PULUMI_HOME"}
+    env.update(HOME=str(home), AZORA_CACHE_DIR=str(cache_root()))  # the built toolchain, not a rebuild
+    installed = subprocess.run(
+        [str(AZORA), "tools", "install"], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert "installed plugin resource kubernetes 4.25.0" in installed.stderr
+    assert (home / ".pulumi" / "plugins" / "resource-kubernetes-v4.25.0").is_dir()
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(AZORA), "render", "--stack", "local", "--out", str(out), "--charts", "skip"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [p.name for p in out.rglob("*-web-blue.yaml")] == ["apps_v1-deployment-azora-local-web-blue.yaml"]
 
 
 def test_render_rejects_an_unknown_stack_without_a_traceback(tmp_path: Path) -> None:

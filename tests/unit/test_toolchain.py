@@ -269,6 +269,9 @@ def test_env_puts_bin_first_once_and_disables_downloads(tmp_path: Path) -> None:
     assert env["PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"] == "true"
     assert env["PULUMI_PYTHON_CMD"] == "/custom/python"
     assert toolchain.pulumi == tmp_path / "bin" / "pulumi"
+    # Plugins live under $HOME, which pulumi alone would take from the passwd entry instead.
+    assert toolchain.env({"HOME": "/ci/home"})["PULUMI_HOME"] == "/ci/home/.pulumi"
+    assert toolchain.env({"HOME": "/ci/home", "PULUMI_HOME": "/mine"})["PULUMI_HOME"] == "/mine"
 
 
 def test_go_env_never_fetches_toolchains_or_checksums() -> None:
