@@ -144,7 +144,8 @@ def system_toolchain(pins: Pins) -> Toolchain | None:
         return None
     if not (pulumi.parent / "pulumi-language-python").exists() and not shutil.which("pulumi-language-python"):
         return None
-    plugins = installed_plugins(pulumi)
+    toolchain = Toolchain(pulumi.parent, "system", version, pins.plugins)
+    plugins = installed_plugins(pulumi, toolchain.env())  # in the PULUMI_HOME the engine will use
     if not all(("resource", name, v) in plugins for name, v in pins.plugins.items()):
         return None
-    return Toolchain(pulumi.parent, "system", version, pins.plugins)
+    return toolchain

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from azora import toolchain as tc
 from azora.cli import app as azora_app
 from azora.toolchain import gobuild, install
+from azora.toolchain.discovery import system_toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -272,6 +273,32 @@ def test_env_puts_bin_first_once_and_disables_downloads(tmp_path: Path) -> None:
     # Plugins live under $HOME, which pulumi alone would take from the passwd entry instead.
     assert toolchain.env({"HOME": "/ci/home"})["PULUMI_HOME"] == "/ci/home/.pulumi"
     assert toolchain.env({"HOME": "/ci/home", "PULUMI_HOME": "/mine"})["PULUMI_HOME"] == "/mine"
+
+
+def test_a_system_pulumi_counts_its_plugins_where_the_engine_will_look(
+    tmp_path: Path, pins: tc.Pins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in `pulumi` (a unit test's fake) that, like the real one, lists the plugins of
+    its PULUMI_HOME: those under $HOME/.pulumi, none elsewhere (the passwd home)."""
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir()
+    listed = json.dumps([{"kind": "resource", "name": n, "version": v} for n, v in pins.plugins.items()])
+    fake = bin_dir / "pulumi"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = version ] && {{ echo v{pins.pulumi}; exit 0; }}\n'
+        f"[ \"$PULUMI_HOME\" = \"{home}/.pulumi\" ] && echo '{listed}' || echo '[]'\n"
+    )
+    fake.chmod(0o755)
+    (bin_dir / "pulumi-language-python").write_text("")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AZORA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PULUMI_HOME", raising=False)
+    found = system_toolchain(pins)
+    assert found is not None and (found.source, found.bin_dir) == ("system", bin_dir)
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "elsewhere"))  # a home without the plugins
+    assert system_toolchain(pins) is None
 
 
 def test_go_env_never_fetches_toolchains_or_checksums() -> None:
