@@ -245,7 +245,7 @@ def test_the_stack_images_are_imported_under_every_name_and_the_cri_sees_them(
         assert _seen_by_the_cri(containerd, ref), ref
     assert _cri_repo_tags(containerd, "ghcr.io/azora/web:0.0.0-absent") == []
     again = ensure_stack_images(_local_stack("chart"), containerd, pause_binary, workdir / "no-prometheus")
-    assert again.cache_hit and again.build_seconds < 1 and again.prometheus is None
+    assert again.cache_hit and again.prometheus is None
     assert (again.standin.imported, again.standin.tagged, again.pause.imported, again.pause.tagged) == (
         False, (), False, (),
     )  # fmt: skip
@@ -262,7 +262,7 @@ def test_the_prometheus_image_is_imported_under_its_name_and_the_cri_sees_it(
     assert report.prometheus.packages == {}  # no Debian layer
     assert _seen_by_the_cri(containerd, PROMETHEUS_IMAGE)
     again = ensure_stack_images(_local_stack("embedded"), containerd, pause_binary, prometheus_binary)
-    assert again.cache_hit and again.build_seconds < 1 and again.prometheus is not None
+    assert again.cache_hit and again.prometheus is not None
     assert [(result.imported, result.tagged) for result in again.results] == [(False, ())] * 3
 
 

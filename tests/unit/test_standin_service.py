@@ -284,8 +284,8 @@ def test_crash_after_calls_the_hook_then_stops_serving() -> None:
     with run_service(_identity("2.1.0-crash-after-0.3s"), lifetime=30, on_crash=hook) as doomed:
         assert _get(doomed, "/health").status_code == 200
         assert crashed.wait(timeout=5)
-        assert 0.3 <= when[0] - started < 2.0
-        deadline = time.monotonic() + 3
+        assert 0.3 <= when[0] - started < 10.0  # not before its time; the upper bound is for a loaded machine
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the server stops right after the hook returns
             try:
                 _get(doomed, "/health")
@@ -293,7 +293,7 @@ def test_crash_after_calls_the_hook_then_stops_serving() -> None:
                 break
             time.sleep(0.05)
         else:
-            pytest.fail("still serving 3 s after the crash")
+            pytest.fail("still serving 10 s after the crash")
     assert len(when) == 1
 
 
