@@ -23,15 +23,15 @@ TEST_CHART = str(ROOT / "tests" / "charts" / "stand-in")
 SERVICES = ["web", "api-gateway", "auth", "education", "payment", "marketplace"]
 
 
+def _render(stack: str, out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`azora render` as a user runs it, the charts left out (no network)."""
+    argv = [str(AZORA), "render", "--stack", stack, "--out", str(out), "--charts", "skip"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, env=env)
+
+
 def test_render_production_leaves_both_colours_of_every_service(toolchain: object, tmp_path: Path) -> None:
     out = tmp_path / "x"
-    done = subprocess.run(
-        [str(AZORA), "render", "--stack", "production", "--out", str(out), "--charts", "skip"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = _render("production", out)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stdout + done.stderr
     deployments = {}
@@ -64,14 +64,7 @@ def test_a_home_other_than_the_passwd_entry_is_where_plugins_go_and_are_found(
     assert "installed plugin resource kubernetes 4.25.0" in installed.stderr
     assert (home / ".pulumi" / "plugins" / "resource-kubernetes-v4.25.0").is_dir()
     out = tmp_path / "out"
-    done = subprocess.run(
-        [str(AZORA), "render", "--stack", "local", "--out", str(out), "--charts", "skip"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
+    done = _render("local", out, env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [p.name for p in out.rglob("*-web-blue.yaml")] == ["apps_v1-deployment-azora-local-web-blue.yaml"]
 
