@@ -46,3 +46,8 @@ class BadInput(AzoraError):
     """A flag, path or value the user gave that cannot be used."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """What to say of a file that is not UTF-8: the first bad byte and where it is."""
+    return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"

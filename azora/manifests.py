@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from azora.errors import not_utf8
 from policy.rules.model import Resource, Source
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -138,7 +139,7 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"{name}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})") from None
+        raise ManifestError(f"{name}: {not_utf8(exc)}") from None
 
 
 def _read(path: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from azora.errors import BadInput, ExitCode
+from azora.errors import BadInput, ExitCode, not_utf8
 
 PROJECT_FILE = "Pulumi.yaml"
 # What the README calls the section on backends (named in the implicit-backend refusal).
@@ -77,7 +77,9 @@ class Project:
 def _project_name(settings: Path) -> str:
     try:
         document = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{settings}: cannot read the project file: {not_utf8(exc)}") from None
+    except (OSError, yaml.YAMLError) as exc:
         raise BadInput(f"{settings}: cannot read the project file: {exc}") from None
     name = document.get("name") if isinstance(document, dict) else None
     if not isinstance(name, str) or not name:

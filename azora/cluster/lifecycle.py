@@ -346,12 +346,12 @@ def _stop_one(layout: Layout, name: str, copy: Any, progress: Progress) -> bool:
     record, source = processes.read(path), ""
     if record is None and copy is not None:
         record, source = processes.from_fields(copy), ", which only the machine's node record still named"
-    path.unlink(missing_ok=True)
-    if record is None or record.pid == os.getpid():
-        return False
-    running = processes.stop(record)
-    if running:
-        progress(f"stopped {name} (pid {record.pid}){source}")
+    running = False
+    if record is not None and record.pid != os.getpid():
+        running = processes.stop(record)
+        if running:
+            progress(f"stopped {name} (pid {record.pid}){source}")
+    path.unlink(missing_ok=True)  # only once the process is stopped: an interrupted down can run again
     return running
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from azora.config import model as m
 from azora.config.errors import ConfigError, KeyPath, NestedProblems, Problem
+from azora.errors import not_utf8
 
 NAMESPACE = "azora:"
 # What the repository's staging and production files hold instead of real ciphertext: real
@@ -46,8 +47,7 @@ def read_checked(path: Path) -> tuple[str, yaml.Node | None]:
     except OSError as exc:
         raise ConfigError(source, [Problem((), f"cannot read file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
-        byte = f"byte {exc.object[exc.start]:#04x} at offset {exc.start}"
-        raise ConfigError(source, [Problem((), f"not UTF-8 text ({byte})")]) from None
+        raise ConfigError(source, [Problem((), not_utf8(exc))]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

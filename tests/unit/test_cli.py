@@ -72,7 +72,7 @@ def test_an_unreadable_project_file_is_bad_input(clone: Path) -> None:
     assert result.exit_code == 2
     message = " ".join(result.output.split())
     assert f"{clone / 'Pulumi.yaml'}: cannot read the project file:" in message
-    assert "can't decode byte 0xe9 in position 9" in message
+    assert "cannot read the project file: not UTF-8 text (byte 0xe9 at offset 9)" in message
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

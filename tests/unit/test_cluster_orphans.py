@@ -90,6 +90,7 @@ def test_down_of_a_cluster_whose_node_does_not_hold_the_machine_leaves_the_conta
     network.HOST_RECORD.write_text(json.dumps({"owner": "/elsewhere"}))
     try:
         assert lifecycle.down(layout, bin_dir=tmp_path) == ["kwok"]
+        assert not processes.is_running(record) and not layout.record("kwok").exists()
     finally:
         processes.stop(record, grace=2)
     assert host == [f"teardown {layout.root}"]  # teardown itself refuses another cluster's record
