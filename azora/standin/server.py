@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -121,6 +122,13 @@ def run_service(
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a slow request never holds up a shutdown
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up before its answer is written (a timed-out probe or check) is
+        no error of the server's: say nothing, where socketserver would print a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Server6(_Server):

@@ -218,7 +218,7 @@ def test_base_url_with_the_stack_file(monkeypatch: pytest.MonkeyPatch, tmp_path:
         result = smoke("--stack", "local", "--base-url", standin.base_url, "--junit", str(tmp_path / "r.xml"),
                        "--json", *FAST)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert {r["service"] for r in json.loads(result.output)["results"]} == set(expected["services"])
+    assert {r["service"] for r in json.loads(result.stdout)["results"]} == set(expected["services"])
 
 
 def test_default_junit_path(standin: StandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

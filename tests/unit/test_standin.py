@@ -242,3 +242,20 @@ def test_card_validation() -> None:
     ):
         with pytest.raises(PaymentError, match=message):
             state.pay(user, card, expiry, cvc, today=date(2026, 1, 1))
+
+
+def test_a_client_hanging_up_is_not_reported_as_a_server_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """socketserver prints a traceback for any error in a request; a client that closed its end
+    before the answer (a timed-out check) is not one, and must not pollute the output."""
+    with run_standin(lifetime=30) as standin:
+        server = standin._server  # the running ThreadingHTTPServer
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError:
+            server.handle_error(None, ("127.0.0.1", 1))
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a real bug in a handler")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))
+        assert "ValueError: a real bug in a handler" in capsys.readouterr().err
